@@ -1,0 +1,187 @@
+"""One typed settings object, read from the environment (and `.env`, loaded by the caller).
+
+Every problem is reported as a `ConfigError` naming the variable and how to fix it; values of
+secrets never appear in messages, reprs or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///shopme.db"
+DEFAULT_AGENT_NAME = "shopme-support"
+SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. `str()` is one line fit to print to the user."""
+
+    def __init__(self, variable: str, problem: str, fix: str) -> None:
+        super().__init__(f"{variable} {problem}: {fix}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    azure_api_key: str = field(repr=False)
+    azure_endpoint: str
+    azure_deployment: str
+    voice: str = "marin"
+    language: str | None = None  # None: answer in the caller's language
+    shop_name: str = "ShopMe"
+    agent_name: str = DEFAULT_AGENT_NAME
+    livekit_url: str | None = None
+    livekit_api_key: str | None = field(default=None, repr=False)
+    livekit_api_secret: str | None = field(default=None, repr=False)
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    return_window_days: int = 30
+    support_timezone: str = "Asia/Kolkata"
+    support_hours_start: time = time(9, 0)
+    support_hours_end: time = time(21, 0)
+    escalation_webhook_url: str | None = None
+    escalation_webhook_secret: str | None = field(default=None, repr=False)
+    support_desk_url: str | None = None
+    escalation_timeout_s: float = 120.0
+    escalation_sip_transfer_to: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.support_timezone)
+
+
+def _clean(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _required(env: Mapping[str, str], name: str, fix: str) -> str:
+    value = _clean(env, name)
+    if value is None:
+        raise ConfigError(name, "is not set", fix)
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], fix: str) -> str | None:
+    value = _clean(env, name)
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        # The value itself is not echoed: an endpoint may carry credentials.
+        raise ConfigError(name, "is not a valid URL", fix)
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    value = _clean(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (low <= number <= high):
+        raise ConfigError(name, "is not a valid number", f"set a number from {low:g} to {high:g}")
+    return number
+
+
+def _clock(env: Mapping[str, str], name: str, default: time) -> time:
+    value = _clean(env, name)
+    if value is None:
+        return default
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(name, "is not a valid time of day", "use HH:MM, for example 09:00") from None
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = False) -> Settings:
+    """Read and validate every setting. `need_livekit` is true for `dev` and `start`."""
+    env = os.environ if env is None else env
+
+    api_key = _required(env, "AZURE_OPENAI_API_KEY", "set it to the key of your Azure OpenAI resource")
+    endpoint = _required(
+        env, "AZURE_OPENAI_ENDPOINT", "set it to https://<resource>.openai.azure.com"
+    )
+    _url(env, "AZURE_OPENAI_ENDPOINT", ("https", "http"), "use https://<resource>.openai.azure.com")
+    deployment = _required(
+        env, "AZURE_OPENAI_DEPLOYMENT", "set it to the name of your realtime model deployment"
+    )
+    if any(ch.isspace() or ch in "/?#&" for ch in deployment):
+        raise ConfigError(
+            "AZURE_OPENAI_DEPLOYMENT", "is not a valid deployment name", "use the name shown in Azure"
+        )
+
+    livekit_url = _url(
+        env, "LIVEKIT_URL", ("ws", "wss", "http", "https"), "use ws://127.0.0.1:7880 or wss://<host>"
+    )
+    livekit_key = _clean(env, "LIVEKIT_API_KEY")
+    livekit_secret = _clean(env, "LIVEKIT_API_SECRET")
+    if need_livekit:
+        if livekit_url is None:
+            raise ConfigError("LIVEKIT_URL", "is not set", "set it to your LiveKit server, e.g. ws://127.0.0.1:7880")
+        if livekit_key is None:
+            raise ConfigError("LIVEKIT_API_KEY", "is not set", "set it to a key from livekit.yaml")
+        if livekit_secret is None:
+            raise ConfigError("LIVEKIT_API_SECRET", "is not set", "set it to that key's secret from livekit.yaml")
+
+    database_url = _clean(env, "DATABASE_URL") or DEFAULT_DATABASE_URL
+    if database_url.split("://", 1)[0] not in SUPPORTED_DATABASE_SCHEMES or "://" not in database_url:
+        raise ConfigError(
+            "DATABASE_URL",
+            "is not a supported database URL",
+            "use sqlite+aiosqlite:///shopme.db or postgresql+asyncpg://user:pass@host/db",
+        )
+
+    language = _clean(env, "SHOPME_LANGUAGE")
+    if language is not None and language.lower() in ("auto", "caller"):
+        language = None
+
+    timezone = _clean(env, "SUPPORT_TIMEZONE") or "Asia/Kolkata"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("SUPPORT_TIMEZONE", "is not a known time zone", "use an IANA name such as Asia/Kolkata") from None
+
+    hours_start = _clock(env, "SUPPORT_HOURS_START", time(9, 0))
+    hours_end = _clock(env, "SUPPORT_HOURS_END", time(21, 0))
+    if hours_end <= hours_start:
+        raise ConfigError("SUPPORT_HOURS_END", "is not after SUPPORT_HOURS_START", "set an end later than the start")
+
+    webhook_url = _url(env, "ESCALATION_WEBHOOK_URL", ("http", "https"), "use http(s)://host/path")
+    webhook_secret = _clean(env, "ESCALATION_WEBHOOK_SECRET")
+    if webhook_url and not webhook_secret:
+        raise ConfigError(
+            "ESCALATION_WEBHOOK_SECRET", "is not set", "set a shared secret to sign escalation webhooks"
+        )
+
+    return Settings(
+        azure_api_key=api_key,
+        azure_endpoint=endpoint,
+        azure_deployment=deployment,
+        voice=_clean(env, "SHOPME_VOICE") or "marin",
+        language=language,
+        shop_name=_clean(env, "SHOPME_SHOP_NAME") or "ShopMe",
+        agent_name=_clean(env, "AGENT_NAME") or DEFAULT_AGENT_NAME,
+        livekit_url=livekit_url,
+        livekit_api_key=livekit_key,
+        livekit_api_secret=livekit_secret,
+        database_url=database_url,
+        return_window_days=int(_number(env, "RETURN_WINDOW_DAYS", 30, 1, 365)),
+        support_timezone=timezone,
+        support_hours_start=hours_start,
+        support_hours_end=hours_end,
+        escalation_webhook_url=webhook_url,
+        escalation_webhook_secret=webhook_secret,
+        support_desk_url=_clean(env, "SUPPORT_DESK_URL"),
+        escalation_timeout_s=_number(env, "ESCALATION_TIMEOUT_S", 120.0, 1, 3600),
+        escalation_sip_transfer_to=_clean(env, "ESCALATION_SIP_TRANSFER_TO"),
+    )
