@@ -107,6 +107,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = 
     """Read and validate every setting. `need_livekit` is true for `dev` and `start`."""
     env = os.environ if env is None else env
 
+    if _clean(env, "OPENAI_API_VERSION") is not None:
+        # The plugin would silently switch to the deprecated legacy URL and session format.
+        raise ConfigError(
+            "OPENAI_API_VERSION",
+            "is set",
+            "remove it (from .env too): this agent speaks the GA realtime API, which takes no api-version",
+        )
     api_key = _required(env, "AZURE_OPENAI_API_KEY", "set it to the key of your Azure OpenAI resource")
     endpoint = _required(
         env, "AZURE_OPENAI_ENDPOINT", "set it to https://<resource>.openai.azure.com"

@@ -1,0 +1,34 @@
+# The two commands a newcomer needs:
+#   make console   run the agent in this terminal (add ARGS=--text to type instead of speak)
+#   make test      pass the tests
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: console dev start test lint system-deps reset-demo
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+console: system-deps $(VENV)/.installed
+	$(PY) agent.py console $(ARGS)
+
+dev: $(VENV)/.installed
+	$(PY) agent.py dev
+
+start: $(VENV)/.installed
+	$(PY) agent.py start
+
+test: system-deps $(VENV)/.installed
+	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+reset-demo: $(VENV)/.installed
+	$(PY) -m support_tools.store reset

@@ -1,0 +1,106 @@
+"""ShopMe Voice Support: the LiveKit Agents worker. Wiring only; the support logic is in support_tools/.
+
+    python agent.py console --text   # type to the agent, no LiveKit server needed
+    python agent.py console          # speak through this machine's microphone and speakers
+    python agent.py dev              # join rooms of the LiveKit server in LIVEKIT_URL
+    python agent.py start            # the same, production settings
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+# Variables already in the environment win over the file.
+load_dotenv(os.environ.get("SHOPME_ENV_FILE") or Path(__file__).with_name(".env"))
+# A realtime speech-to-speech agent needs no local VAD or turn-detector models: don't preload them
+# into every process (about 240 MB each).
+os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+
+from livekit.agents import AgentServer, AgentSession, JobContext, cli, room_io  # noqa: E402
+
+from support_tools.agent import SupportAgent  # noqa: E402
+from support_tools.caller import CallerState  # noqa: E402
+from support_tools.errors import SupportError  # noqa: E402
+from support_tools.escalation_flow import EscalationFlow  # noqa: E402
+from support_tools.model import build_realtime_model  # noqa: E402
+from support_tools.recorder import attach_recorder, save_record  # noqa: E402
+from support_tools.service import SupportService  # noqa: E402
+from support_tools.session import Userdata  # noqa: E402
+from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, load_settings  # noqa: E402
+from support_tools.startup import prepare_store, rules_from_settings  # noqa: E402
+from support_tools.store.database import Store  # noqa: E402
+
+logger = logging.getLogger("shopme.worker")
+
+server = AgentServer()
+
+
+@server.rtc_session(agent_name=os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME)
+async def entrypoint(ctx: JobContext) -> None:
+    settings = load_settings()
+    store = await Store.open(settings.database_url)
+    service = SupportService(store, rules_from_settings(settings))
+    in_room = not ctx.is_fake_job()  # console mode runs in a mock room
+
+    await ctx.connect()
+    caller = CallerState(session_id=ctx.job.id, room=ctx.room.name if in_room else None)
+    state = Userdata(settings=settings, service=service, caller=caller)
+    room_options = room_io.RoomOptions(close_on_disconnect=True)
+    if in_room:
+        participant = await ctx.wait_for_participant()
+        state.room, state.caller_identity = ctx.room, participant.identity
+        room_options = room_io.RoomOptions(
+            participant_identity=participant.identity, close_on_disconnect=True
+        )
+        await _trust_app_identity(service, caller, participant.attributes.get("customer_id"))
+
+    session = AgentSession[Userdata](llm=build_realtime_model(settings), userdata=state)
+    attach_recorder(session, state)
+    state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
+
+    async def finish(reason: str) -> None:
+        await state.escalation.aclose()
+        record_id = await save_record(state)
+        logger.info("session %s ended (%s), record %s", caller.session_id, reason, record_id)
+        await store.close()
+
+    ctx.add_shutdown_callback(finish)
+    # The caller left (or the session failed for good): end the job, which stores the record.
+    session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
+    await session.start(
+        agent=SupportAgent(settings), room=ctx.room, room_options=room_options, record=False
+    )
+
+
+async def _trust_app_identity(service: SupportService, caller: CallerState, customer_id) -> None:
+    """The shop's token issuer puts `customer_id` on app users it has signed in: trust it."""
+    if not customer_id:
+        return
+    try:
+        await service.trust_customer(caller, customer_id)
+    except SupportError:
+        logger.warning("participant carries an unknown customer_id; caller must verify")
+
+
+def _validate_or_exit(argv: list[str]) -> None:
+    """Check the settings before the worker starts: one clear line and exit code 2 if wrong."""
+    command = argv[1] if len(argv) > 1 else ""
+    if command not in ("console", "dev", "start", "connect"):
+        return  # --help, download-files, ...: nothing to validate
+    try:
+        settings = load_settings(need_livekit=command in ("dev", "start", "connect"))
+        asyncio.run(prepare_store(settings.database_url))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    _validate_or_exit(sys.argv)
+    cli.run_app(server)

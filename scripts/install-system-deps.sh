@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System libraries the project needs, from Debian's packages; installs only what is missing.
+#   libportaudio2  console mode (sounddevice is imported even with --text)
+#   espeak-ng, sox speech synthesised by the audio tests
+#   postgresql     the PostgreSQL server the store tests run against
+set -euo pipefail
+
+need=()
+ldconfig -p | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v sox >/dev/null || need+=(sox)
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing system packages: ${need[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from livekit.agents import RunContext, function_tool
+
+from ..session import Userdata
+from ._common import as_output, run_domain
+
+NO_DESK_NEXT_STEPS = (
+    "A colleague will review the ticket and contact the customer by phone or email within one "
+    "business day. Give the caller the ticket number."
+)
+
+
+@function_tool
+async def escalate_to_human(
+    context: RunContext[Userdata],
+    reason: str,
+    urgency: Literal["low", "normal", "high"] = "normal",
+) -> str:
+    """Hand the conversation to a person. Always allowed, verified or not.
+
+    Call it when the caller asks for a person, is upset or distressed, reports fraud, a safety or
+    legal issue, or when the request is beyond your tools. Tell the caller the ticket number and
+    what happens next, exactly as returned, and stay with them.
+
+    Args:
+        reason: Why a person is needed, in one sentence.
+        urgency: "high" for safety, fraud or a distressed caller; "low" for no rush.
+    """
+    state = context.userdata
+
+    async def open_and_hand_off() -> dict:
+        ticket, created = await state.service.open_ticket(
+            state.caller, reason, urgency, state.log.summary(), state.log.recent()
+        )
+        if state.escalation is None:
+            next_steps = NO_DESK_NEXT_STEPS
+        else:
+            next_steps = state.escalation.begin(ticket) if created else state.escalation.next_steps
+        return {"ticket": ticket["ticket"], "already_open": not created, "next_steps": next_steps}
+
+    return as_output(await run_domain("escalate_to_human", open_and_hand_off()))
