@@ -18,10 +18,12 @@ CARD_VERSION = 1
 CARD_FIELDS = (
     "order_number",
     "status",
+    "status_text",
     "placed_on",
     "items",
     "carrier",
     "tracking_number",
+    "shipped_on",
     "estimated_delivery",
     "delivered_on",
     "return_window_ends",

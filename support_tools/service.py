@@ -1,0 +1,122 @@
+"""`SupportService`: the shop's rules behind every tool, one method per tool. No livekit import.
+
+Every argument arrives as `object` from the model and is checked before any database work; a
+refusal is a `SupportError` whose message the agent can say back. Each operation runs in one
+transaction, so a refusal or a failure never leaves a partial write behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import (
+    callbacks,
+    cancellations,
+    contacts,
+    orders,
+    policies,
+    products,
+    records,
+    returns,
+    tickets,
+    verification,
+)
+from .caller import CallerState
+from .store.database import Store
+
+DEFAULT_POLICIES_DIR = Path(__file__).resolve().parent.parent / "prompts" / "policies"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ShopRules:
+    return_window_days: int = 30
+    timezone: str = "Asia/Kolkata"  # support hours and return-window dates are in this zone
+    hours_start: time = time(9, 0)
+    hours_end: time = time(21, 0)
+    policies_dir: Path = field(default=DEFAULT_POLICIES_DIR)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_date(self, moment: datetime) -> date:
+        """The calendar date of `moment` in the shop's time zone."""
+        return moment.astimezone(self.tz).date()
+
+
+class SupportService:
+    def __init__(self, store: Store, rules: ShopRules = ShopRules(), clock: Callable[[], datetime] = utc_now) -> None:
+        self.store = store
+        self.rules = rules
+        self._clock = clock
+
+    def now(self) -> datetime:
+        moment = self._clock()
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    # --- identity ---------------------------------------------------------------------------
+    async def verify_customer(self, caller: CallerState, order_number: object, postal_code: object) -> dict[str, Any]:
+        return await verification.verify_customer(self.store, caller, order_number, postal_code, self.rules)
+
+    async def trust_customer(self, caller: CallerState, customer_id: object) -> dict[str, Any]:
+        return await verification.trust_customer(self.store, caller, customer_id, self.rules)
+
+    # --- orders and returns -----------------------------------------------------------------
+    async def get_order_status(self, caller: CallerState, order_number: object) -> dict[str, Any]:
+        return await orders.get_order_status(self.store, self.rules, self.now(), caller, order_number)
+
+    async def start_return(
+        self, caller: CallerState, order_number: object, sku: object, reason: object, quantity: object = 1
+    ) -> dict[str, Any]:
+        return await returns.start_return(
+            self.store, self.rules, self.now(), caller, order_number, sku, reason, quantity
+        )
+
+    async def cancel_order(self, caller: CallerState, order_number: object, reason: object) -> dict[str, Any]:
+        return await cancellations.cancel_order(self.store, self.rules, self.now(), caller, order_number, reason)
+
+    async def update_contact_details(self, caller: CallerState, field: object, value: object) -> dict[str, Any]:
+        return await contacts.update_contact_details(self.store, self.now(), caller, field, value)
+
+    async def schedule_callback(
+        self, caller: CallerState, when: object, reason: object, phone: object = None
+    ) -> dict[str, Any]:
+        return await callbacks.schedule_callback(self.store, self.rules, self.now(), caller, when, reason, phone)
+
+    # --- open to every caller ---------------------------------------------------------------
+    async def get_product_info(self, query: object) -> dict[str, Any]:
+        return await products.get_product_info(self.store, query)
+
+    def lookup_policy(self, topic: object) -> dict[str, Any]:
+        return policies.lookup_policy(self.rules.policies_dir, topic)
+
+    # --- escalation tickets -----------------------------------------------------------------
+    async def open_ticket(
+        self, caller: CallerState, reason: object, urgency: object, summary: str, conversation: list[dict]
+    ) -> tuple[dict[str, Any], bool]:
+        return await tickets.open_ticket(self.store, self.now(), caller, reason, urgency, summary, conversation)
+
+    async def record_ticket_delivery(self, ticket_number: str, attempt: dict) -> None:
+        await tickets.record_delivery(self.store, self.now(), ticket_number, attempt)
+
+    async def get_ticket(self, ticket_number: str) -> dict[str, Any] | None:
+        return await tickets.get_ticket(self.store, ticket_number)
+
+    # --- conversation records ---------------------------------------------------------------
+    async def save_conversation_record(self, record: dict) -> str:
+        return await records.save_record(self.store, self.now(), record)
+
+    async def list_conversation_records(self, limit: int = 20) -> list[dict[str, Any]]:
+        return await records.list_records(self.store, limit)
+
+    async def get_conversation_record(self, record_id: str) -> dict[str, Any] | None:
+        return await records.get_record(self.store, record_id)

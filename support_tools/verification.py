@@ -1,0 +1,160 @@
+"""Who is on the line: verification by order number + delivery postal code, trusted app users,
+and the checks every customer-specific operation starts with.
+
+Failures never say whether an order exists: an unknown number, a wrong postal code and another
+customer's order all get the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .caller import MAX_VERIFICATION_ATTEMPTS, CallerState
+from .errors import SupportError
+from .normalize import normalize_order_number, normalize_postal_code
+from .store.database import Store
+from .store.models import Customer, Order
+
+if TYPE_CHECKING:
+    from .service import ShopRules
+
+NOT_VERIFIED = (
+    "The caller is not verified yet, so I cannot discuss any order or account. Ask for one of "
+    "their order numbers and the postal code it was delivered to, then call verify_customer."
+)
+VERIFY_FAILED = (
+    "Those details could not be verified. Ask the caller to check the order number and the "
+    "postal code the order was delivered to."
+)
+VERIFY_LOCKED = (
+    "Those details could not be verified, and for the caller's security verification is now "
+    "locked for this conversation. Offer to connect them with a colleague (escalate_to_human)."
+)
+ALREADY_VERIFIED_OTHER = (
+    "This conversation is already verified for one customer, and only that customer's orders "
+    "can be discussed. Someone else's account needs its own conversation."
+)
+ORDER_NOT_FOUND = (
+    "I could not find an order with that number on this customer's account. Ask the caller to "
+    "check the number."
+)
+UNKNOWN_CUSTOMER = "That customer account is not known to the shop."
+CUSTOMER_ID = re.compile(r"^CUS-\d{5,9}$")
+ORDERS_LISTED = 10
+
+
+def _postal_key(code: str) -> str:
+    return "".join(code.split()).upper()
+
+
+def require_verified(caller: CallerState) -> str:
+    if not caller.verified:
+        raise SupportError(NOT_VERIFIED)
+    return caller.customer_id  # type: ignore[return-value]
+
+
+async def current_customer(session: AsyncSession, caller: CallerState, *, for_update: bool = False) -> Customer:
+    public_id = require_verified(caller)
+    query = select(Customer).where(Customer.public_id == public_id)
+    if for_update:
+        query = query.with_for_update()
+    customer = await session.scalar(query)
+    if customer is None:  # the account went away mid-session
+        raise SupportError(NOT_VERIFIED)
+    return customer
+
+
+async def find_own_order(
+    session: AsyncSession, customer: Customer, order_number: str, *, for_update: bool = False
+) -> Order:
+    """The customer's order with that (canonical) number; another customer's order is "not found"."""
+    query = select(Order).where(Order.number == order_number, Order.customer_id == customer.id)
+    if for_update:
+        query = query.with_for_update()
+    order = await session.scalar(query)
+    if order is None:
+        raise SupportError(ORDER_NOT_FOUND)
+    return order
+
+
+async def customer_overview(session: AsyncSession, customer: Customer, rules: ShopRules) -> dict[str, Any]:
+    """First name and the customer's orders (number, status, date), newest first; nothing else personal."""
+    rows = (
+        await session.execute(
+            select(Order.number, Order.status, Order.placed_at)
+            .where(Order.customer_id == customer.id)
+            .order_by(Order.placed_at.desc(), Order.id.desc())
+            .limit(ORDERS_LISTED)
+        )
+    ).all()
+    total = await session.scalar(select(func.count()).select_from(Order).where(Order.customer_id == customer.id))
+    result: dict[str, Any] = {
+        "verified": True,
+        "first_name": customer.first_name,
+        "orders": [
+            {"order_number": r.number, "status": r.status, "placed_on": rules.local_date(r.placed_at).isoformat()}
+            for r in rows
+        ],
+    }
+    if total and total > len(rows):
+        result["more_orders"] = total - len(rows)
+    return result
+
+
+async def verify_customer(
+    store: Store, caller: CallerState, order_number: object, postal_code: object, rules: ShopRules
+) -> dict[str, Any]:
+    if caller.verification_locked:
+        raise SupportError(VERIFY_LOCKED)
+    number = normalize_order_number(order_number)
+    postal = normalize_postal_code(postal_code)
+    async with store.session() as session:
+        row = (
+            await session.execute(
+                select(Order.delivery_postal_code, Customer)
+                .join(Customer, Customer.id == Order.customer_id)
+                .where(Order.number == number)
+            )
+        ).first()
+        matched = row is not None and _postal_key(row.delivery_postal_code) == postal
+        customer = row.Customer if matched else None
+        if caller.verified:
+            if customer is not None and customer.public_id == caller.customer_id:
+                return await customer_overview(session, customer, rules)
+            raise SupportError(ALREADY_VERIFIED_OTHER)
+        if customer is None:
+            caller.failed_verifications += 1
+            raise SupportError(VERIFY_LOCKED if caller.verification_locked else VERIFY_FAILED)
+        caller.customer_id = customer.public_id
+        return await customer_overview(session, customer, rules)
+
+
+async def trust_customer(store: Store, caller: CallerState, customer_id: object, rules: ShopRules) -> dict[str, Any]:
+    """Verify from the shop backend's `customer_id` participant attribute (already authenticated)."""
+    if not isinstance(customer_id, str) or not CUSTOMER_ID.match(customer_id.strip()):
+        raise SupportError(UNKNOWN_CUSTOMER)
+    public_id = customer_id.strip()
+    if caller.verified and caller.customer_id != public_id:
+        raise SupportError(ALREADY_VERIFIED_OTHER)
+    async with store.session() as session:
+        customer = await session.scalar(select(Customer).where(Customer.public_id == public_id))
+        if customer is None:
+            raise SupportError(UNKNOWN_CUSTOMER)
+        caller.customer_id = customer.public_id
+        return await customer_overview(session, customer, rules)
+
+
+__all__ = [
+    "MAX_VERIFICATION_ATTEMPTS",
+    "ORDER_NOT_FOUND",
+    "NOT_VERIFIED",
+    "current_customer",
+    "find_own_order",
+    "require_verified",
+    "trust_customer",
+    "verify_customer",
+]
