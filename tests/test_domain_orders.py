@@ -11,7 +11,6 @@ from support_tools.order_card import CARD_FIELDS
 from support_tools.verification import NOT_VERIFIED
 from tests.store_fixtures import caller, verified
 
-pytest_plugins = ["tests.store_fixtures"]
 
 
 async def test_nothing_before_verification(service) -> None:

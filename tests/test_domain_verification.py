@@ -7,7 +7,6 @@ import pytest
 from support_tools.errors import SupportError
 from tests.store_fixtures import caller
 
-pytest_plugins = ["tests.store_fixtures"]
 
 
 async def refusal(call) -> str:

@@ -55,8 +55,8 @@ def test_card_carries_only_documented_fields() -> None:
     card = build_order_card(ORDER)
     assert "customer_email" not in card
     assert set(card) == {
-        "type", "version", "order_number", "status", "placed_on", "items", "carrier",
-        "tracking_number", "estimated_delivery", "delivered_on", "return_window_ends", "total",
+        "type", "version", "order_number", "status", "status_text", "placed_on", "items",
+        "carrier", "tracking_number", "shipped_on", "estimated_delivery", "delivered_on", "return_window_ends", "total",
     }
 
 

@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from support_tools.store.database import SCHEMA_VERSION, Store
 from support_tools.store.models import Customer, Ticket
 
-pytest_plugins = ["tests.store_fixtures"]
 
 
 async def test_schema_version_is_recorded_and_reopening_is_a_no_op(store, store_url) -> None:
