@@ -31,6 +31,7 @@ from livekit.agents import Agent, AgentSession
 from support_tools.agent import SupportAgent
 from support_tools.caller import CallerState
 from support_tools.model import build_realtime_model
+from support_tools.recorder import attach_recorder
 from support_tools.session import Userdata
 from support_tools.settings import Settings, load_settings
 
@@ -102,9 +103,10 @@ class AgentRun:
     session: AgentSession
     agent: Agent
     settings: Settings
-    service: StubSupportService
+    service: Any  # StubSupportService, or a real SupportService
     microphone: ScriptedMicrophone | None
     speaker: SimulatedSpeaker | None
+    state: Userdata
     start_result: Any = None  # the RunResult of `session.start` when `capture_run=True`
     transcripts: list[str] = field(default_factory=list)  # final user transcripts, in order
     items: list[Any] = field(default_factory=list)  # conversation items added, from the start
@@ -121,6 +123,8 @@ async def agent_session(
     env: Mapping[str, str] | None = None,
     spoken: bool = False,
     capture_run: bool = False,
+    service: Any = None,
+    caller: CallerState | None = None,
     **session_options: Any,
 ) -> AsyncIterator[AgentRun]:
     """Start the project's SupportAgent on the fake; close session and model on exit.
@@ -130,21 +134,22 @@ async def agent_session(
     session has no audio I/O: replies arrive as transcripts only.
     """
     settings = load_settings(env or azure_env(fake))
-    service = StubSupportService()
+    service = service if service is not None else StubSupportService()
     state = Userdata(
-        settings=settings, service=service, caller=CallerState(session_id="test-session")
+        settings=settings, service=service, caller=caller or CallerState(session_id="test-session")
     )  # type: ignore[arg-type]
     model = build_realtime_model(settings, http_session=http)
     if spoken:
         session_options.setdefault("aec_warmup_duration", None)
     session = AgentSession[Userdata](llm=model, userdata=state, **session_options)
+    attach_recorder(session, state)  # as the worker does: every session keeps its transcript
     microphone = speaker = None
     if spoken:
         microphone, speaker = ScriptedMicrophone(), SimulatedSpeaker()
         session.input.audio = microphone
         session.output.audio = speaker
     agent = SupportAgent(settings)
-    run = AgentRun(session, agent, settings, service, microphone, speaker)
+    run = AgentRun(session, agent, settings, service, microphone, speaker, state)
     session.on("conversation_item_added", lambda ev: run.items.append(ev.item))
     session.on(
         "user_input_transcribed", lambda ev: ev.is_final and run.transcripts.append(ev.transcript)
