@@ -120,3 +120,16 @@ def test_config_error_is_one_line(base_env: dict[str, str]) -> None:
         load_settings({**base_env, "AZURE_OPENAI_DEPLOYMENT": ""})
     assert "\n" not in str(caught.value)
     assert caught.value.variable == "AZURE_OPENAI_DEPLOYMENT"
+
+
+def test_persona_answers_in_the_callers_language_unless_one_is_fixed(base_env) -> None:
+    from support_tools.prompts import greeting_instructions, system_instructions
+
+    default = system_instructions(load_settings(base_env))
+    assert "language the caller speaks" in default
+    assert "ShopMe" in default and "$" not in default
+
+    fixed = load_settings({**base_env, "SHOPME_LANGUAGE": "Hindi", "SHOPME_SHOP_NAME": "DesiMart"})
+    instructions = system_instructions(fixed)
+    assert "Always answer in Hindi" in instructions
+    assert "DesiMart" in instructions and "DesiMart" in greeting_instructions(fixed)
