@@ -37,6 +37,10 @@ from support_tools.startup import prepare_store, rules_from_settings  # noqa: E4
 from support_tools.store.database import Store  # noqa: E402
 
 logger = logging.getLogger("shopme.worker")
+# The CLI logs at DEBUG in console and dev mode: the database drivers would print every statement
+# with its parameters (whole transcripts when a record is stored).
+for _driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
+    logging.getLogger(_driver).setLevel(logging.INFO)
 
 server = AgentServer()
 
