@@ -40,7 +40,7 @@ logger = logging.getLogger("shopme.worker")
 # The CLI logs at DEBUG in console and dev mode: the database drivers would print every statement
 # with its parameters (whole transcripts when a record is stored).
 for _driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
-    logging.getLogger(_driver).setLevel(logging.INFO)
+    logging.getLogger(_driver).setLevel(logging.WARNING)
 
 server = AgentServer()
 
