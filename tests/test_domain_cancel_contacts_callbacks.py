@@ -14,7 +14,6 @@ from support_tools.store.database import Store
 from support_tools.store.models import Callback, Cancellation, ContactChange, Customer
 from tests.store_fixtures import NOW, order_status, snapshot, verified
 
-
 # --- cancel_order ---------------------------------------------------------------------------
 
 

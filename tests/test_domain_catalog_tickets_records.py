@@ -14,7 +14,6 @@ from support_tools.service import ShopRules, SupportService
 from support_tools.store.models import ConversationRecord, Ticket
 from tests.store_fixtures import NOW, caller, snapshot, verified
 
-
 TCK = re.compile(r"^TCK-[A-Z0-9]{6,}$")
 
 # --- products -------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import pytest
 from support_tools.errors import SupportError
 from tests.store_fixtures import caller, snapshot, verified
 
-
 JUNK = ["", "   ", "x" * 10_000, "🙂🙂🙂", "'; DROP TABLE orders;--", None, 4.5, True, [], ["482913"], {"a": 1}, {}]
 GOOD = {
     "order_number": "517204",

@@ -12,7 +12,6 @@ from support_tools.verification import NOT_VERIFIED
 from tests.store_fixtures import caller, verified
 
 
-
 async def test_nothing_before_verification(service) -> None:
     for call in (
         service.get_order_status(caller(), "482913"),

@@ -15,7 +15,6 @@ from support_tools.store.database import Store
 from support_tools.store.models import Order, OrderItem, Return
 from tests.store_fixtures import NOW, TODAY, at_local, snapshot, verified
 
-
 RMA = re.compile(r"^RMA-[A-Z0-9]{6,}$")
 
 

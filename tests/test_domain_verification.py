@@ -8,7 +8,6 @@ from support_tools.errors import SupportError
 from tests.store_fixtures import caller
 
 
-
 async def refusal(call) -> str:
     with pytest.raises(SupportError) as raised:
         await call

@@ -12,7 +12,6 @@ from support_tools.store.database import SCHEMA_VERSION, Store
 from support_tools.store.models import Customer, Ticket
 
 
-
 async def test_schema_version_is_recorded_and_reopening_is_a_no_op(store, store_url) -> None:
     assert SCHEMA_VERSION == 1
     assert await store.schema_version() == 1

@@ -14,7 +14,6 @@ from support_tools.store.generate import generate
 from support_tools.store.models import ORDER_STATUSES, Customer, Order, Return
 from support_tools.store.seed import SHOP_TZ, build_demo_data, seed_if_empty
 
-
 NOW = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 
 

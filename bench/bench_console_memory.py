@@ -1,0 +1,56 @@
+"""Memory of `python agent.py console --text` once it is ready, with and without the framework's
+preloaded local VAD / turn-detector models (a realtime-model agent uses neither).
+
+    .venv/bin/python bench/bench_console_memory.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.console_pty import ConsoleProcess  # noqa: E402
+from tests.fake_azure import FakeAzureRealtime  # noqa: E402
+from tests.test_console_text import console_env  # noqa: E402
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(c) for c in children)
+        except (FileNotFoundError, StopIteration, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+async def measure(preload: str) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        async with FakeAzureRealtime() as fake:
+            env = console_env(fake, f"sqlite+aiosqlite:///{folder}/shop.db")
+            env["LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"] = preload
+            async with ConsoleProcess.spawn(env) as console:
+                await console.wait_for_text("Type to talk to your agent", timeout=60)
+                await fake.wait_for_sent("response.done", timeout=30)
+                rss = tree_rss_mb(console.process.pid)
+                await console.quit()
+    return rss
+
+
+async def main() -> None:
+    for preload, label in (("0", "preload off (the project's default)"), ("1", "preload on")):
+        print(f"console --text, {label}: {await measure(preload):.0f} MB RSS")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
