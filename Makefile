@@ -25,6 +25,7 @@ start: $(VENV)/.installed
 	$(PY) agent.py start
 
 test: system-deps $(VENV)/.installed
+	$(PY) -m ruff check .
 	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

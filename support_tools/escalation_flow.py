@@ -9,6 +9,7 @@ Nothing here blocks the conversation: the tool returns at once, the rest runs in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from .escalation.webhook import WebhookNotifier
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from livekit.agents import AgentSession, JobContext
+    from livekit.agents import AgentSession, JobContext, SpeechHandle
 
     from .session import Userdata
 
@@ -93,6 +94,7 @@ class EscalationFlow:
         self._is_sip_caller = is_sip_caller
         self.next_steps = TICKET_ONLY
         self.notifications: list[Any] = []  # delivery tasks, for tests and shutdown
+        self._handoff_starting: asyncio.Task[None] | None = None
 
     @classmethod
     def for_session(
@@ -135,8 +137,12 @@ class EscalationFlow:
             is_sip_caller=plan is not None,
         )
 
-    def begin(self, ticket: dict[str, Any]) -> str:
-        """Start notifying and handing off for a newly opened ticket; returns what to tell the caller."""
+    def begin(self, ticket: dict[str, Any], *, after: SpeechHandle | None = None) -> str:
+        """Start notifying and handing off for a newly opened ticket; returns what to tell the caller.
+
+        `after`: the speech of the tool call that opened the ticket. The hand-off starts once that
+        turn, whose reply gives the caller the ticket number, has been spoken.
+        """
         number = ticket["ticket"]
         if self._actions is not None:
             self._actions.ticket_number = number
@@ -144,14 +150,34 @@ class EscalationFlow:
         if self._handoff is None:
             self.next_steps = TICKET_ONLY
         elif self._is_sip_caller:
-            self._handoff.start(ticket)
+            self._start_handoff(ticket, after)
             self.next_steps = TRANSFERRING
         elif self._notifier is not None:
-            self._handoff.start(ticket)
+            self._start_handoff(ticket, after)
             self.next_steps = WAIT_FOR_PERSON
         else:
             self.next_steps = TICKET_ONLY  # nobody was told: don't promise a person
         return self.next_steps
+
+    def _start_handoff(self, ticket: dict[str, Any], after: SpeechHandle | None) -> None:
+        handoff = self._handoff
+        assert handoff is not None
+        if after is None:
+            handoff.start(ticket)
+            return
+
+        async def start_once_spoken() -> None:
+            # Started at once, the hand-off's own sentence would be spoken before the tool's reply,
+            # and its transfer or mute would cut that reply off: the caller never hears the ticket.
+            try:
+                await after.wait_for_playout()
+            except Exception:
+                logger.exception("escalation: waiting for the ticket reply failed; handing off")
+            handoff.start(ticket)
+
+        self._handoff_starting = asyncio.get_running_loop().create_task(
+            start_once_spoken(), name="escalation-handoff-start"
+        )
 
     @property
     def handoff_outcome(self) -> HandoffOutcome | None:
@@ -187,6 +213,10 @@ class EscalationFlow:
         )
 
     async def aclose(self) -> None:
+        starting = self._handoff_starting
+        if starting is not None and not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
         if self._handoff is not None:
             await self._handoff.aclose()
         if self._notifier is not None:

@@ -38,7 +38,12 @@ async def escalate_to_human(
         if state.escalation is None:
             next_steps = NO_DESK_NEXT_STEPS
         else:
-            next_steps = state.escalation.begin(ticket) if created else state.escalation.next_steps
+            flow = state.escalation
+            # The hand-off waits for this turn's reply, so the caller hears the ticket number first.
+            if created:
+                next_steps = flow.begin(ticket, after=context.speech_handle)
+            else:
+                next_steps = flow.next_steps
         return {"ticket": ticket["ticket"], "already_open": not created, "next_steps": next_steps}
 
     return as_output(await run_domain("escalate_to_human", open_and_hand_off()))
