@@ -123,6 +123,10 @@ class EscalationFlow:
                 transfer_to=settings.escalation_sip_transfer_to,
             )
         actions = SessionHandoffActions(session, ctx)
+
+        async def record_outcome(outcome: HandoffOutcome) -> None:
+            await state.service.record_ticket_handoff(actions.ticket_number, outcome.value)
+
         handoff = HandoffCoordinator(
             room=state.room,
             session_actions=actions,
@@ -131,6 +135,7 @@ class EscalationFlow:
             sip=plan,
             # Only the holder of this ticket's join token (identity human-<ticket>) takes over.
             require_ticket_identity=True,
+            on_outcome=record_outcome,
         )
         return cls(
             settings, state, notifier=notifier, handoff=handoff, actions=actions,

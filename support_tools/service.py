@@ -108,6 +108,10 @@ class SupportService:
     async def record_ticket_delivery(self, ticket_number: str, attempt: dict) -> None:
         await tickets.record_delivery(self.store, self.now(), ticket_number, attempt)
 
+    async def record_ticket_handoff(self, ticket_number: str, outcome: str) -> None:
+        """`outcome`: human_joined, transferred or callback_offered (the ticket stays open)."""
+        await tickets.record_handoff(self.store, ticket_number, outcome)
+
     async def get_ticket(self, ticket_number: str) -> dict[str, Any] | None:
         return await tickets.get_ticket(self.store, ticket_number)
 

@@ -154,6 +154,24 @@ async def record_delivery(store: Store, now: datetime, ticket_number: str, attem
     await store.write(operation)
 
 
+# How a hand-off ended, as the ticket's status. Nobody took over: the ticket stays open.
+HANDOFF_STATUSES = {"human_joined": "handed_over", "transferred": "transferred", "callback_offered": "open"}
+
+
+async def record_handoff(store: Store, ticket_number: str, outcome: str) -> None:
+    status = HANDOFF_STATUSES.get(outcome)
+    if status is None:
+        raise SupportError("Unknown hand-off outcome.")
+
+    async def operation(session: AsyncSession) -> None:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == ticket_number))
+        if ticket is None:
+            raise SupportError("There is no ticket with that number.")
+        ticket.status = status
+
+    await store.write(operation)
+
+
 async def get_ticket(store: Store, ticket_number: str) -> dict[str, Any] | None:
     if not isinstance(ticket_number, str) or len(ticket_number) > 16:
         return None

@@ -491,6 +491,8 @@ async def test_a_human_agent_joining_is_introduced_then_the_agent_stops_answerin
     assert len(fake.events("response.create")) == creates_after
     assert len(speaker.playbacks) == 3
     assert run.transcripts == ["I want to talk to a person"]  # the second turn never happened
+    # the ticket says a person took over
+    assert (await service.get_ticket(number))["status"] == "handed_over"
 
 
 async def test_only_the_human_agent_for_this_ticket_triggers_the_hand_off(
@@ -633,6 +635,7 @@ async def test_a_sip_caller_is_transferred_to_the_support_line(
     assert "transferring" not in run.agent.instructions.lower()
     assert any("transferring you" in instructions_of(e) for e in fake.events("response.create"))
     assert SIP_CALLER_NUMBER not in caplog.text and LK_API_SECRET not in caplog.text
+    assert (await service.get_ticket(output["ticket"]))["status"] == "transferred"
 
 
 async def test_a_failed_transfer_offers_a_callback_instead(

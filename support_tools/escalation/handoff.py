@@ -137,11 +137,16 @@ class HandoffCoordinator:
             outcome = await self._human_or_callback(number, _summary(ticket))
         self._outcome = outcome
         logger.info("hand-off for %s ended: %s", number or "ticket", outcome.value)
+        # Recorded before the agent leaves: leaving ends the session, which cancels this task.
         if self._on_outcome is not None:
             try:
                 await self._on_outcome(outcome)
             except Exception:
                 logger.exception("hand-off: recording the outcome failed")
+        if outcome is not HandoffOutcome.CALLBACK_OFFERED:
+            # Someone else has the caller now: stop answering, then make room for them.
+            self._actions.mute_agent()
+            await self._actions.leave_room()
         return outcome
 
     async def _transfer_or_callback(self) -> HandoffOutcome:
@@ -160,23 +165,16 @@ class HandoffCoordinator:
             logger.warning("hand-off: %s; offering a callback instead", exc)
             await self._actions.offer_callback()
             return HandoffOutcome.CALLBACK_OFFERED
-        # The caller has left for the phone line; nothing is left for the agent to do here.
-        self._actions.mute_agent()
-        await self._actions.leave_room()
         return HandoffOutcome.TRANSFERRED
 
     async def _human_or_callback(self, number: str, summary: str) -> HandoffOutcome:
         human = await self._wait_for_human(number)
         if human is None:
-            logger.info(
-                "hand-off: nobody joined within %.0fs; offering a callback", self._timeout_s
-            )
+            logger.info("hand-off: nobody joined within %.0fs; offering a callback", self._timeout_s)
             await self._actions.offer_callback()
             return HandoffOutcome.CALLBACK_OFFERED
+        # Muting comes only after the introduction has been spoken (see _run).
         await self._say(self._introduction(number, summary))
-        # Mute only after the introduction has been spoken, then make room for the person.
-        self._actions.mute_agent()
-        await self._actions.leave_room()
         return HandoffOutcome.HUMAN_JOINED
 
     async def _wait_for_human(self, number: str) -> Any | None:
