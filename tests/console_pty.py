@@ -136,7 +136,11 @@ class ConsoleProcess:
                 found.append(match)
             return match is not None
 
-        await poll_until(seen, timeout=timeout, what=f"{what or pattern} on the console")
+        try:
+            await poll_until(seen, timeout=timeout, what=f"{what or pattern} on the console")
+        except AssertionError as missing:
+            # Show what the screen did say, so a failure explains itself.
+            raise AssertionError(f"{missing}; the console showed:\n{self.output[after:][-3000:]}") from None
         return found[0]
 
     # --- the keyboard ---
