@@ -51,13 +51,24 @@ async def entrypoint(ctx: JobContext) -> None:
     store = await Store.open(settings.database_url)
     service = SupportService(store, rules_from_settings(settings))
     in_room = not ctx.is_fake_job()  # console mode runs in a mock room
+    caller = CallerState(session_id=ctx.job.id)
+    state = Userdata(settings=settings, service=service, caller=caller)
+
+    async def finish(reason: str) -> None:
+        if state.escalation is not None:
+            await state.escalation.aclose()
+        record_id = await save_record(state)
+        logger.info("session %s ended (%s), record %s", caller.session_id, reason, record_id)
+        await store.close()
+
+    # Registered first: whatever fails after this point, the store is closed and a record kept.
+    ctx.add_shutdown_callback(finish)
 
     await ctx.connect()
-    caller = CallerState(session_id=ctx.job.id, room=ctx.room.name if in_room else None)
-    state = Userdata(settings=settings, service=service, caller=caller)
     room_options = room_io.RoomOptions(close_on_disconnect=True)
     if in_room:
         participant = await ctx.wait_for_participant()
+        caller.room = ctx.room.name
         state.room, state.caller_identity = ctx.room, participant.identity
         room_options = room_io.RoomOptions(
             participant_identity=participant.identity, close_on_disconnect=True
@@ -67,14 +78,6 @@ async def entrypoint(ctx: JobContext) -> None:
     session = AgentSession[Userdata](llm=build_realtime_model(settings), userdata=state)
     attach_recorder(session, state)
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
-
-    async def finish(reason: str) -> None:
-        await state.escalation.aclose()
-        record_id = await save_record(state)
-        logger.info("session %s ended (%s), record %s", caller.session_id, reason, record_id)
-        await store.close()
-
-    ctx.add_shutdown_callback(finish)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
     await session.start(
@@ -90,6 +93,9 @@ async def _trust_app_identity(service: SupportService, caller: CallerState, cust
         await service.trust_customer(caller, customer_id)
     except SupportError:
         logger.warning("participant carries an unknown customer_id; caller must verify")
+    except Exception:
+        # The store is unreachable: the caller can still talk, and verify once it is back.
+        logger.exception("could not check the participant's customer_id; caller must verify")
 
 
 def _validate_or_exit(argv: list[str]) -> None:

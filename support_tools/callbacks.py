@@ -42,11 +42,12 @@ def parse_when(value: object) -> datetime:
 
 
 def check_bookable(moment: datetime, rules: ShopRules, now: datetime) -> datetime:
-    local = moment.astimezone(rules.tz)
     if moment <= now:
         raise SupportError("That time has already passed. Ask the caller for a time in the future.")
     if moment > now + timedelta(days=MAX_DAYS_AHEAD):
         raise SupportError(f"Callbacks can be booked up to {MAX_DAYS_AHEAD} days ahead. Ask for an earlier day.")
+    # Converted only now: a time at the calendar's edge (year 1 or 9999) would overflow.
+    local = moment.astimezone(rules.tz)
     if not (rules.hours_start <= local.time().replace(tzinfo=None) < rules.hours_end):
         raise SupportError(
             f"That is {local.strftime('%H:%M')} in {rules.timezone}, outside support hours "

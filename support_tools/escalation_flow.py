@@ -92,7 +92,6 @@ class EscalationFlow:
         self._handoff = handoff
         self._actions = actions
         self._is_sip_caller = is_sip_caller
-        self.next_steps = TICKET_ONLY
         self.notifications: list[Any] = []  # delivery tasks, for tests and shutdown
         self._handoff_starting: asyncio.Task[None] | None = None
 
@@ -152,17 +151,21 @@ class EscalationFlow:
         if self._actions is not None:
             self._actions.ticket_number = number
         self._notify(ticket)
-        if self._handoff is None:
-            self.next_steps = TICKET_ONLY
-        elif self._is_sip_caller:
+        if self._hands_off:
             self._start_handoff(ticket, after)
-            self.next_steps = TRANSFERRING
-        elif self._notifier is not None:
-            self._start_handoff(ticket, after)
-            self.next_steps = WAIT_FOR_PERSON
-        else:
-            self.next_steps = TICKET_ONLY  # nobody was told: don't promise a person
         return self.next_steps
+
+    @property
+    def _hands_off(self) -> bool:
+        # A person only takes over when someone was told (webhook) or the call can be transferred.
+        return self._handoff is not None and (self._is_sip_caller or self._notifier is not None)
+
+    @property
+    def next_steps(self) -> str:
+        """What to tell the caller; fixed by the configuration, so every call of the tool agrees."""
+        if not self._hands_off:
+            return TICKET_ONLY
+        return TRANSFERRING if self._is_sip_caller else WAIT_FOR_PERSON
 
     def _start_handoff(self, ticket: dict[str, Any], after: SpeechHandle | None) -> None:
         handoff = self._handoff

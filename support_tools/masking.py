@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
-_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-# A phone-looking run: optional +, digits in groups split by one space, dash or dot, maybe
+_EMAIL_IN_TEXT = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+)
+# A phone-looking run: optional +, digits in groups split by spaces, dashes or dots, maybe
 # brackets round the area code. Not glued to letters or digits (tracking numbers, SKUs).
-_PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?(?:\(\d{1,5}\)[ \-.]?)?\d+(?:[ \-.]?\(?\d+\)?)*(?![\w])")
+# Each further group starts with a separator or a bracket: a plain digit run has one way to match
+# (a nested `\d+(?:\d+)*` backtracks exponentially when the run is glued to a letter).
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![\w+])\+?(?:\(\d{1,5}\)[ \-.]{0,3})?\d+(?:[ \-.]{1,3}\(?\d+\)?|\(\d+\))*(?![\w])"
+)
 _DATE_LIKE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
 _DIGIT_GROUPS = re.compile(r"\d+")
 
@@ -55,3 +62,14 @@ def mask_pii(text: str) -> str:
         return text
     masked = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
     return _PHONE_IN_TEXT.sub(_mask_phone_match, masked)
+
+
+class MaskPiiInLogs(logging.Filter):
+    """livekit-agents logs tool arguments and transcripts in `lk.pii.*` extra fields, which its
+    formatters print (DEBUG in dev and console mode): mask emails and phone numbers there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in list(record.__dict__.items()):
+            if key.startswith("lk.pii.") and isinstance(value, str):
+                record.__dict__[key] = mask_pii(value)
+        return True

@@ -43,9 +43,9 @@ class Settings:
     support_timezone: str = "Asia/Kolkata"
     support_hours_start: time = time(9, 0)
     support_hours_end: time = time(21, 0)
-    escalation_webhook_url: str | None = None
+    escalation_webhook_url: str | None = field(default=None, repr=False)  # may embed a credential
     escalation_webhook_secret: str | None = field(default=None, repr=False)
-    support_desk_url: str | None = None
+    support_desk_url: str | None = field(default=None, repr=False)
     escalation_timeout_s: float = 120.0
     escalation_sip_transfer_to: str | None = None
 

@@ -7,6 +7,7 @@ customer's order all get the same words.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +106,23 @@ async def customer_overview(session: AsyncSession, customer: Customer, rules: Sh
     return result
 
 
+def _attempts_lock(caller: CallerState) -> asyncio.Lock:
+    """One model response may hold several verify_customer calls, run concurrently. They take
+    turns, so each one sees the failures counted before it and the lockout cannot be raced."""
+    lock = caller.extra.get("verification_lock")
+    if not isinstance(lock, asyncio.Lock):
+        lock = caller.extra["verification_lock"] = asyncio.Lock()
+    return lock
+
+
 async def verify_customer(
+    store: Store, caller: CallerState, order_number: object, postal_code: object, rules: ShopRules
+) -> dict[str, Any]:
+    async with _attempts_lock(caller):
+        return await _verify_customer(store, caller, order_number, postal_code, rules)
+
+
+async def _verify_customer(
     store: Store, caller: CallerState, order_number: object, postal_code: object, rules: ShopRules
 ) -> dict[str, Any]:
     if caller.verification_locked:

@@ -10,9 +10,12 @@ from typing import Any
 from livekit.agents import RunContext, ToolError
 
 from ..errors import SupportError
+from ..masking import MaskPiiInLogs
 from ..session import Userdata
 
 logger = logging.getLogger("shopme.tools")
+# The framework logs every call's raw arguments ("executing tool"): mask them at the source.
+logging.getLogger("livekit.agents").addFilter(MaskPiiInLogs())
 
 INTERNAL_ERROR = (
     "Sorry, that did not work on our side just now. Please try again in a moment, "
