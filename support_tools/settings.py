@@ -65,7 +65,7 @@ def _clean(env: Mapping[str, str], name: str) -> str | None:
 def _required(env: Mapping[str, str], name: str, fix: str) -> str:
     value = _clean(env, name)
     if value is None:
-        raise ConfigError(name, "is not set", fix)
+        raise ConfigError(name, "is not set", f"{fix} (in .env, see .env.example, or the environment)")
     return value
 
 
