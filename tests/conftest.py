@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from support_tools.store.database import Store
+from support_tools.store.seed import seed_if_empty
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -28,3 +32,12 @@ def base_env() -> dict[str, str]:
         "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
         "AZURE_OPENAI_DEPLOYMENT": "gpt-realtime",
     }
+
+
+@pytest.fixture
+async def demo_store(tmp_path):
+    """A SQLite store with the seeded demo data (the README's ready-to-try cases), dated today."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
+    await seed_if_empty(store, datetime.now(UTC))
+    yield store
+    await store.close()

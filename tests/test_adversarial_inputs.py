@@ -12,7 +12,6 @@ import json
 import logging
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,6 @@ from support_tools.errors import SupportError
 from support_tools.masking import mask_pii
 from support_tools.normalize import normalize_email, normalize_phone
 from support_tools.service import ShopRules, SupportService
-from support_tools.store.database import Store
-from support_tools.store.seed import seed_if_empty
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import agent_session
 from tests.fake_azure.script import ToolCall
@@ -35,14 +32,6 @@ http_session = fixtures.http_session
 
 PRIYA_ORDER, PRIYA_PIN = "482913", "560001"
 DB_DRIVER_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine")
-
-
-@pytest.fixture
-async def demo_store(tmp_path):
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
-    await seed_if_empty(store, datetime.now(UTC))
-    yield store
-    await store.close()
 
 
 # --- 1. lockout bypass: verification attempts made at the same moment ------------------------

@@ -17,7 +17,6 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,15 +31,14 @@ from support_tools.caller import CallerState
 from support_tools.escalation import SIGNATURE_HEADER, HandoffOutcome, verify_signature
 from support_tools.escalation_flow import TICKET_ONLY, TRANSFERRING, WAIT_FOR_PERSON, EscalationFlow
 from support_tools.service import ShopRules, SupportService
-from support_tools.store.database import Store
 from support_tools.store.models import Ticket
-from support_tools.store.seed import seed_if_empty
 from tests.fake_azure import audio as pcm
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import AgentRun, agent_session, azure_env, wait_until
 from tests.fake_azure.script import ToolCall
 from tests.fake_azure.session_io import ScriptedMicrophone
 from tests.fake_livekit_api import FakeLiveKitAPI
+from tests.fake_room import FakeRoom
 
 fake_azure = fixtures.fake_azure
 http_session = fixtures.http_session
@@ -64,26 +62,6 @@ ESCALATE = {"reason": REASON, "urgency": "high"}
 
 
 # --- the room, the job context and the desk ------------------------------------------------------
-
-
-class FakeRoom(rtc.EventEmitter):
-    """What the hand-off uses of livekit.rtc.Room: `name`, `remote_participants`, events."""
-
-    def __init__(self, name: str = ROOM) -> None:
-        super().__init__()
-        self.name = name
-        self.remote_participants: dict[str, SimpleNamespace] = {}
-
-    def join(self, participant: SimpleNamespace) -> None:
-        self.remote_participants[participant.identity] = participant
-        self.emit("participant_connected", participant)
-
-    def set_attributes(self, participant: SimpleNamespace, attributes: dict[str, str]) -> None:
-        participant.attributes = {**participant.attributes, **attributes}
-        self.emit("participant_attributes_changed", attributes, participant)
-
-    def listener_count(self) -> int:
-        return sum(len(callbacks) for callbacks in self._events.values())
 
 
 def participant(
@@ -152,11 +130,8 @@ async def desk() -> AsyncIterator[DeskReceiver]:
 
 
 @pytest.fixture
-async def demo_service(tmp_path) -> AsyncIterator[SupportService]:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
-    await seed_if_empty(store, datetime.now(UTC))
-    yield SupportService(store, ShopRules())
-    await store.close()
+def demo_service(demo_store) -> SupportService:
+    return SupportService(demo_store, ShopRules())
 
 
 class RoomLikeMicrophone(ScriptedMicrophone):
@@ -279,7 +254,7 @@ async def test_escalation_notifies_the_desk_with_a_signed_payload_and_a_join_tok
     env = desk_env(fake, desk, SUPPORT_DESK_URL=DESK_URL)
 
     async with escalation_session(
-        fake, http_session, service, env=env, room=FakeRoom(), ctx=FakeJobContext(), caller=caller
+        fake, http_session, service, env=env, room=FakeRoom(ROOM), ctx=FakeJobContext(), caller=caller
     ) as (run, flow):
         await fake.wait_for_sent("response.done")
         await run.session.run(user_input="I need a person, my parcel never came")
@@ -335,7 +310,7 @@ async def test_a_desk_that_fails_twice_then_accepts_leaves_three_attempts_on_the
     fake.script.say("Your ticket is open.")
 
     async with escalation_session(
-        fake, http_session, service, env=desk_env(fake, desk), room=FakeRoom(), ctx=FakeJobContext()
+        fake, http_session, service, env=desk_env(fake, desk), room=FakeRoom(ROOM), ctx=FakeJobContext()
     ) as (run, flow):
         await fake.wait_for_sent("response.done")
         await run.session.run(user_input="Please get me a person")
@@ -373,7 +348,7 @@ async def test_escalating_twice_in_a_session_gives_one_ticket_and_one_notificati
         http_session,
         service,
         env=desk_env(fake, desk),
-        room=FakeRoom(),
+        room=FakeRoom(ROOM),
         ctx=FakeJobContext(),
         caller=caller,
     ) as (run, flow):
@@ -413,7 +388,7 @@ async def test_two_escalations_in_one_response_give_one_ticket_and_one_notificat
         http_session,
         service,
         env=desk_env(fake, desk),
-        room=FakeRoom(),
+        room=FakeRoom(ROOM),
         ctx=FakeJobContext(),
         caller=caller,
     ) as (run, flow):
@@ -443,7 +418,7 @@ async def test_a_human_agent_joining_is_introduced_then_the_agent_stops_answerin
     fake.script.say("Your ticket is open and a colleague is on the way.", audio_ms=400)
     fake.script.say("A colleague has just joined and has your ticket.", audio_ms=400)
     speech, rate = recording("where_is_my_order.wav")
-    room, ctx = FakeRoom(), FakeJobContext()
+    room, ctx = FakeRoom(ROOM), FakeJobContext()
 
     async with escalation_session(
         fake, http_session, service, env=desk_env(fake, desk), room=room, ctx=ctx, spoken=True
@@ -502,7 +477,7 @@ async def test_only_the_human_agent_for_this_ticket_triggers_the_hand_off(
     fake.script.say("Hello.")
     fake.script.call_tool("escalate_to_human", ESCALATE)
     fake.script.say("Your ticket is open.")
-    room, ctx = FakeRoom(), FakeJobContext()
+    room, ctx = FakeRoom(ROOM), FakeJobContext()
 
     async with escalation_session(
         fake, http_session, service, env=desk_env(fake, desk), room=room, ctx=ctx
@@ -547,7 +522,7 @@ async def test_nobody_joining_in_time_offers_a_callback_and_the_agent_keeps_help
     env = desk_env(fake, desk, ESCALATION_TIMEOUT_S="1")
 
     async with escalation_session(
-        fake, http_session, service, env=env, room=FakeRoom(), ctx=ctx
+        fake, http_session, service, env=env, room=FakeRoom(ROOM), ctx=ctx
     ) as (run, flow):
         await fake.wait_for_sent("response.done")
         await run.session.run(user_input="Get me a person")
@@ -582,7 +557,7 @@ async def livekit_server() -> AsyncIterator[FakeLiveKitAPI]:
 
 
 def sip_room() -> FakeRoom:
-    room = FakeRoom()
+    room = FakeRoom(ROOM)
     caller = participant(SIP_CALLER_IDENTITY, kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
     room.remote_participants[caller.identity] = caller
     return room
@@ -691,7 +666,7 @@ async def test_without_a_desk_the_caller_gets_a_ticket_and_when_the_shop_gets_ba
     fake.script.say("Hello.")
     fake.script.call_tool("escalate_to_human", ESCALATE)
     fake.script.say("Your ticket is open; we'll get back to you within a business day.")
-    room = FakeRoom() if with_room else None
+    room = FakeRoom(ROOM) if with_room else None
     ctx = FakeJobContext() if with_room else None
     env = azure_env(fake)  # no webhook, no LiveKit credentials
 

@@ -9,28 +9,9 @@ import pytest
 from livekit import rtc
 
 from support_tools.escalation import HandoffActions, HandoffCoordinator, HandoffOutcome
+from tests.fake_room import FakeRoom
 
 TICKET = {"number": "TCK-7QX2M9", "summary": "Parcel for order 482913 never arrived"}
-
-
-class FakeRoom(rtc.EventEmitter):
-    """The slice of livekit.rtc.Room the coordinator uses: name, remote_participants, events."""
-
-    def __init__(self, name: str = "call-123") -> None:
-        super().__init__()
-        self.name = name
-        self.remote_participants: dict[str, SimpleNamespace] = {}
-
-    def join(self, participant: SimpleNamespace) -> None:
-        self.remote_participants[participant.identity] = participant
-        self.emit("participant_connected", participant)
-
-    def set_attributes(self, participant: SimpleNamespace, attributes: dict[str, str]) -> None:
-        participant.attributes = {**participant.attributes, **attributes}
-        self.emit("participant_attributes_changed", attributes, participant)
-
-    def listener_count(self) -> int:
-        return sum(len(callbacks) for callbacks in self._events.values())
 
 
 def participant(identity: str, **attributes: str) -> SimpleNamespace:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from support_tools.order_card import ORDER_CARD_TOPIC, build_order_card, send_order_card
+from tests.fake_room import FakeRoom
 
 ORDER = {
     "order_number": "482913",
@@ -19,22 +20,6 @@ ORDER = {
     "total": "₹1,299.00",
     "customer_email": "must-not-leak@example.com",
 }
-
-
-class FakeLocalParticipant:
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[dict] = []
-        self.fail = fail
-
-    async def send_text(self, text: str, *, topic: str, destination_identities: list[str]):
-        if self.fail:
-            raise ConnectionError("data channel closed")
-        self.sent.append({"text": text, "topic": topic, "to": destination_identities})
-
-
-class FakeRoom:
-    def __init__(self, fail: bool = False) -> None:
-        self.local_participant = FakeLocalParticipant(fail)
 
 
 async def test_card_is_sent_to_the_caller_only_on_its_topic() -> None:
@@ -66,4 +51,4 @@ async def test_nothing_is_sent_without_a_room() -> None:
 
 
 async def test_a_failed_send_does_not_fail_the_tool() -> None:
-    assert not await send_order_card(FakeRoom(fail=True), "customer-1", ORDER)
+    assert not await send_order_card(FakeRoom(fail_sends=True), "customer-1", ORDER)

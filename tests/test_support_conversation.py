@@ -7,34 +7,22 @@ Everything the agent could speak comes back from the store through the tool outp
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select
 
 from support_tools.caller import CallerState
 from support_tools.recorder import save_record
 from support_tools.service import ShopRules, SupportService
-from support_tools.store.database import Store
 from support_tools.store.models import ConversationRecord, Customer, Order, OrderItem, Return
-from support_tools.store.seed import seed_if_empty
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import agent_session
-from tests.test_order_card import FakeRoom
+from tests.fake_room import FakeRoom
 
 fake_azure = fixtures.fake_azure
 http_session = fixtures.http_session
 
 # Ready-to-try demo case (README): Priya's order delivered 5 days ago, PIN 560001.
 ORDER, PIN = "517204", "560001"
-
-
-@pytest.fixture
-async def demo_store(tmp_path):
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
-    await seed_if_empty(store, datetime.now(UTC))
-    yield store
-    await store.close()
 
 
 def tool_output(result) -> dict:
