@@ -48,7 +48,8 @@ server = AgentServer()
 @server.rtc_session(agent_name=os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME)
 async def entrypoint(ctx: JobContext) -> None:
     settings = load_settings()
-    store = await Store.open(settings.database_url)
+    # The schema was created or upgraded once at start-up (prepare_store), not per call.
+    store = await Store.open(settings.database_url, migrate=False)
     service = SupportService(store, rules_from_settings(settings))
     in_room = not ctx.is_fake_job()  # console mode runs in a mock room
     caller = CallerState(session_id=ctx.job.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .caller import CallerState
 from .conversation_log import ConversationLog
@@ -27,4 +27,3 @@ class Userdata:
     caller_identity: str | None = None  # the customer's participant identity in the room
     log: ConversationLog = field(default_factory=ConversationLog)
     escalation: EscalationFlow | None = None
-    extras: dict[str, Any] = field(default_factory=dict)

@@ -86,9 +86,10 @@ class Store:
         self._writes = async_sessionmaker(write_engine, expire_on_commit=False)
 
     @classmethod
-    async def open(cls, url: str, *, search_path: str | None = None) -> Store:
+    async def open(cls, url: str, *, search_path: str | None = None, migrate: bool = True) -> Store:
         """Connect, then create or upgrade the schema. `search_path` (PostgreSQL only) puts the
-        tables in that schema, which lets tests run side by side in one database."""
+        tables in that schema, which lets tests run side by side in one database. `migrate=False`
+        skips the schema step (and its write lock) where start-up has already done it."""
         kwargs: dict[str, Any] = {}
         if url.startswith("postgresql"):
             kwargs["pool_pre_ping"] = True
@@ -98,6 +99,8 @@ class Store:
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
         store = cls(engine)
+        if not migrate:
+            return store
         try:
             await store._migrate()
         except BaseException:

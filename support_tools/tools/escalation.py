@@ -4,13 +4,9 @@ from typing import Literal
 
 from livekit.agents import RunContext, function_tool
 
+from ..escalation_flow import TICKET_ONLY
 from ..session import Userdata
 from ._common import as_output, run_domain
-
-NO_DESK_NEXT_STEPS = (
-    "A colleague will review the ticket and contact the customer by phone or email within one "
-    "business day. Give the caller the ticket number."
-)
 
 
 @function_tool
@@ -36,7 +32,7 @@ async def escalate_to_human(
             state.caller, reason, urgency, state.log.summary(), state.log.recent()
         )
         if state.escalation is None:
-            next_steps = NO_DESK_NEXT_STEPS
+            next_steps = TICKET_ONLY
         else:
             flow = state.escalation
             # The hand-off waits for this turn's reply, so the caller hears the ticket number first.
