@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..masking import mask_email, mask_phone
+from ..store.database import Store
+from ..store.models import ContactChange
 from .caller import CallerState
 from .errors import SupportError
-from .masking import mask_email, mask_phone
 from .normalize import normalize_email, normalize_phone
-from .store.database import Store
-from .store.models import ContactChange
 from .verification import current_customer, require_verified
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
-from .settings import Settings
+from ..settings import Settings
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 

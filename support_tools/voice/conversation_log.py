@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .masking import mask_pii
+from ..masking import mask_pii
 
 # Tools whose success means the caller got what they came for.
 HELPFUL_TOOLS = frozenset(
