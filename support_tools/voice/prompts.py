@@ -8,7 +8,7 @@ from string import Template
 
 from ..settings import Settings
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 
 @cache
