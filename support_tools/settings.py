@@ -48,6 +48,18 @@ class Settings:
     support_desk_url: str | None = field(default=None, repr=False)
     escalation_timeout_s: float = 120.0
     escalation_sip_transfer_to: str | None = None
+    # A second Azure region for the realtime model; key and deployment default to the primary's.
+    azure_fallback_endpoint: str | None = None
+    azure_fallback_deployment: str | None = None
+    azure_fallback_api_key: str | None = field(default=None, repr=False)
+    # Verification throttling across sessions and workers (counted in the store).
+    verify_max_failures: int = 5
+    verify_failure_window_min: int = 30
+    verify_lock_min: int = 30
+    # How long a tool waits for the store before it says so to the caller.
+    store_timeout_s: float = 2.5
+    # Append-only files holding each conversation record until it is in the store.
+    spool_dir: str = "spool"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -91,6 +103,15 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     if not (low <= number <= high):
         raise ConfigError(name, "is not a valid number", f"set a number from {low:g} to {high:g}")
     return number
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _clean(env, name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise ConfigError(name, "is not a valid whole number", f"set a whole number from {low} to {high}")
+    return int(value)
 
 
 def _clock(env: Mapping[str, str], name: str, default: time) -> time:
@@ -170,6 +191,22 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = 
             "ESCALATION_WEBHOOK_SECRET", "is not set", "set a shared secret to sign escalation webhooks"
         )
 
+    fallback_endpoint = _url(
+        env, "AZURE_OPENAI_FALLBACK_ENDPOINT", ("https", "http"), "use https://<resource>.openai.azure.com"
+    )
+    fallback_deployment = _clean(env, "AZURE_OPENAI_FALLBACK_DEPLOYMENT")
+    if fallback_deployment is not None and any(ch.isspace() or ch in "/?#&" for ch in fallback_deployment):
+        raise ConfigError(
+            "AZURE_OPENAI_FALLBACK_DEPLOYMENT", "is not a valid deployment name", "use the name shown in Azure"
+        )
+    for name in ("AZURE_OPENAI_FALLBACK_DEPLOYMENT", "AZURE_OPENAI_FALLBACK_API_KEY"):
+        if _clean(env, name) is not None and fallback_endpoint is None:
+            raise ConfigError(name, "is set without AZURE_OPENAI_FALLBACK_ENDPOINT", "set the fallback endpoint too, or remove it")
+
+    spool_dir = _clean(env, "SHOPME_SPOOL_DIR") or "spool"
+    if "\0" in spool_dir:
+        raise ConfigError("SHOPME_SPOOL_DIR", "is not a valid directory name", "use a path such as /var/lib/shopme/spool")
+
     return Settings(
         azure_api_key=api_key,
         azure_endpoint=endpoint,
@@ -191,4 +228,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = 
         support_desk_url=_clean(env, "SUPPORT_DESK_URL"),
         escalation_timeout_s=_number(env, "ESCALATION_TIMEOUT_S", 120.0, 1, 3600),
         escalation_sip_transfer_to=_clean(env, "ESCALATION_SIP_TRANSFER_TO"),
+        azure_fallback_endpoint=fallback_endpoint,
+        azure_fallback_deployment=fallback_deployment,
+        azure_fallback_api_key=_clean(env, "AZURE_OPENAI_FALLBACK_API_KEY"),
+        verify_max_failures=_whole(env, "VERIFY_MAX_FAILURES", 5, 1, 100),
+        verify_failure_window_min=_whole(env, "VERIFY_FAILURE_WINDOW_MIN", 30, 1, 1440),
+        verify_lock_min=_whole(env, "VERIFY_LOCK_MIN", 30, 1, 1440),
+        store_timeout_s=_number(env, "STORE_TIMEOUT_S", 2.5, 0.5, 3),
+        spool_dir=spool_dir,
     )

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from livekit.agents import RunContext, function_tool
+from livekit.agents import RunContext
 
 from ..session import Userdata
 from ._common import as_output, run_domain
+from ._strict import strict_tool
 
 
-@function_tool
+@strict_tool
 async def update_contact_details(
     context: RunContext[Userdata], field: Literal["email", "phone"], value: str
 ) -> str:
@@ -27,7 +28,7 @@ async def update_contact_details(
     return as_output(result)
 
 
-@function_tool
+@strict_tool
 async def schedule_callback(
     context: RunContext[Userdata], when: str, reason: str, phone: str | None = None
 ) -> str:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from livekit.agents import RunContext, function_tool
+from livekit.agents import RunContext
 
 from ..session import Userdata
 from ._common import as_output, run_domain
+from ._strict import strict_tool
 
 
-@function_tool
+@strict_tool
 async def get_product_info(context: RunContext[Userdata], query: str) -> str:
     """Find products by SKU or by words of their name: name, price and stock. Open to every caller.
 
@@ -18,7 +19,7 @@ async def get_product_info(context: RunContext[Userdata], query: str) -> str:
     return as_output(result)
 
 
-@function_tool
+@strict_tool
 async def lookup_policy(context: RunContext[Userdata], topic: str) -> str:
     """Read the shop's policy on a topic, to answer general questions. Open to every caller.
 

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from livekit.agents import RunContext, function_tool
+from livekit.agents import RunContext
 
 from ..escalation_flow import TICKET_ONLY
 from ..session import Userdata
 from ._common import as_output, run_domain
+from ._strict import strict_tool
 
 
-@function_tool
+@strict_tool
 async def escalate_to_human(
     context: RunContext[Userdata],
     reason: str,

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from livekit.agents import RunContext, function_tool
+from livekit.agents import RunContext
 
 from ..order_card import send_order_card
 from ..session import Userdata
 from ._common import as_output, run_domain
+from ._strict import strict_tool
 
 
-@function_tool
+@strict_tool
 async def get_order_status(context: RunContext[Userdata], order_number: str) -> str:
     """Look up one of the verified caller's orders: status, items, carrier, tracking and dates.
 
@@ -25,7 +26,7 @@ async def get_order_status(context: RunContext[Userdata], order_number: str) -> 
     return as_output(order)
 
 
-@function_tool
+@strict_tool
 async def cancel_order(context: RunContext[Userdata], order_number: str, reason: str) -> str:
     """Cancel one of the verified caller's orders that has not shipped yet.
 

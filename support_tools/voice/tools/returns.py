@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from livekit.agents import RunContext, function_tool
+from livekit.agents import RunContext
 
 from ..session import Userdata
 from ._common import as_output, run_domain
+from ._strict import strict_tool
 
 
-@function_tool
+@strict_tool
 async def start_return(
     context: RunContext[Userdata], order_number: str, sku: str, reason: str, quantity: int = 1
 ) -> str:
