@@ -33,7 +33,7 @@ from support_tools.voice.agent import SupportAgent  # noqa: E402
 from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
 from support_tools.voice.model import build_realtime_model  # noqa: E402
 from support_tools.voice.recorder import attach_recorder, save_record  # noqa: E402
-from support_tools.voice.session import Userdata  # noqa: E402
+from support_tools.voice.session import Userdata, caller_identity  # noqa: E402
 from support_tools.voice.startup import prepare_store, rules_from_settings  # noqa: E402
 
 logger = logging.getLogger("shopme.worker")
@@ -69,7 +69,7 @@ async def entrypoint(ctx: JobContext) -> None:
     room_options = room_io.RoomOptions(close_on_disconnect=True)
     if in_room:
         participant = await ctx.wait_for_participant()
-        caller.room = ctx.room.name
+        caller.room, caller.identity = ctx.room.name, caller_identity(participant)
         state.room, state.caller_identity = ctx.room, participant.identity
         room_options = room_io.RoomOptions(
             participant_identity=participant.identity, close_on_disconnect=True

@@ -56,8 +56,6 @@ class Settings:
     verify_max_failures: int = 5
     verify_failure_window_min: int = 30
     verify_lock_min: int = 30
-    # How long a tool waits for the store before it says so to the caller.
-    store_timeout_s: float = 2.5
     # Append-only files holding each conversation record until it is in the store.
     spool_dir: str = "spool"
 
@@ -234,6 +232,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = 
         verify_max_failures=_whole(env, "VERIFY_MAX_FAILURES", 5, 1, 100),
         verify_failure_window_min=_whole(env, "VERIFY_FAILURE_WINDOW_MIN", 30, 1, 1440),
         verify_lock_min=_whole(env, "VERIFY_LOCK_MIN", 30, 1, 1440),
-        store_timeout_s=_number(env, "STORE_TIMEOUT_S", 2.5, 0.5, 3),
         spool_dir=spool_dir,
     )

@@ -13,8 +13,8 @@ from support_tools.store.models import Customer, Ticket
 
 
 async def test_schema_version_is_recorded_and_reopening_is_a_no_op(store, store_url) -> None:
-    assert SCHEMA_VERSION == 1
-    assert await store.schema_version() == 1
+    assert SCHEMA_VERSION == 2
+    assert await store.schema_version() == 2
     async with store.session(write=True) as s, s.begin():
         s.add(Customer(public_id="CUS-00001", first_name="A", last_name="B", email=None, phone=None, country="IN"))
     url, schema = store_url
@@ -24,7 +24,7 @@ async def test_schema_version_is_recorded_and_reopening_is_a_no_op(store, store_
             versions = (await conn.execute(text("SELECT version FROM schema_version"))).scalars().all()
             customers = (await conn.execute(select(Customer.public_id))).scalars().all()
         await again.close()
-        assert versions == [1]
+        assert versions == [1, 2]
         assert customers == ["CUS-00001"]
 
 

@@ -140,7 +140,7 @@ async def test_a_quantity_that_is_not_a_whole_number_is_refused(fake_azure, http
     before = await _returns(demo_store)
     output, _ = await _one_call(
         fake_azure, http_session, demo_store, "start_return",
-        '{"order_number": "517204", "sku": "SM-TSHIRT-BLK-M", "reason": "too small", "quantity": %s}' % quantity,
+        '{"order_number": "517204", "sku": "SM-TSHIRT-BLK-M", "reason": "too small", "quantity": ' + quantity + "}",
     )
     assert_projects_refusal(output)
     assert await _returns(demo_store) == before

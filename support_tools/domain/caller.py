@@ -17,6 +17,9 @@ class CallerState:
 
     session_id: str
     room: str | None = None
+    # Who is calling, as the room knows them: the SIP caller's number or the participant
+    # identity. Failed verifications are counted against it across sessions (throttle.py).
+    identity: str | None = None
     customer_id: str | None = None
     failed_verifications: int = 0
     ticket_number: str | None = None

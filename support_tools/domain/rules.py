@@ -7,7 +7,7 @@ it, and not on each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,12 +20,22 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True)
+class ThrottleRules:
+    """Failed verifications across sessions: this many within `window` lock for `lock_for`."""
+
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=30)
+    lock_for: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
 class ShopRules:
     return_window_days: int = 30
     timezone: str = "Asia/Kolkata"  # support hours and return-window dates are in this zone
     hours_start: time = time(9, 0)
     hours_end: time = time(21, 0)
     policies_dir: Path = field(default=DEFAULT_POLICIES_DIR)
+    throttle: ThrottleRules = field(default_factory=ThrottleRules)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -40,7 +40,9 @@ class SupportService:
 
     # --- identity ---------------------------------------------------------------------------
     async def verify_customer(self, caller: CallerState, order_number: object, postal_code: object) -> dict[str, Any]:
-        return await verification.verify_customer(self.store, caller, order_number, postal_code, self.rules)
+        return await verification.verify_customer(
+            self.store, caller, order_number, postal_code, self.rules, self.now()
+        )
 
     async def trust_customer(self, caller: CallerState, customer_id: object) -> dict[str, Any]:
         return await verification.trust_customer(self.store, caller, customer_id, self.rules)

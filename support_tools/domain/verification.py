@@ -16,11 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..store.database import Store
 from ..store.models import Customer, Order
+from . import throttle
 from .caller import MAX_VERIFICATION_ATTEMPTS, CallerState
 from .errors import SupportError
 from .normalize import normalize_order_number, normalize_postal_code
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .rules import ShopRules
 
 NOT_VERIFIED = (
@@ -30,6 +33,11 @@ NOT_VERIFIED = (
 VERIFY_FAILED = (
     "Those details could not be verified. Ask the caller to check the order number and the "
     "postal code the order was delivered to."
+)
+# The same words as a wrong postal code, whether the order exists or not, plus the way out.
+VERIFY_THROTTLED = VERIFY_FAILED + (
+    " For the caller's security, do not try again now: offer to connect them with a colleague "
+    "(escalate_to_human)."
 )
 VERIFY_LOCKED = (
     "Those details could not be verified, and for the caller's security verification is now "
@@ -116,20 +124,27 @@ def _attempts_lock(caller: CallerState) -> asyncio.Lock:
 
 
 async def verify_customer(
-    store: Store, caller: CallerState, order_number: object, postal_code: object, rules: ShopRules
+    store: Store, caller: CallerState, order_number: object, postal_code: object, rules: ShopRules, now: datetime
 ) -> dict[str, Any]:
     async with _attempts_lock(caller):
-        return await _verify_customer(store, caller, order_number, postal_code, rules)
+        return await _verify_customer(store, caller, order_number, postal_code, rules, now)
 
 
 async def _verify_customer(
-    store: Store, caller: CallerState, order_number: object, postal_code: object, rules: ShopRules
+    store: Store, caller: CallerState, order_number: object, postal_code: object, rules: ShopRules, now: datetime
 ) -> dict[str, Any]:
     if caller.verification_locked:
         raise SupportError(VERIFY_LOCKED)
     number = normalize_order_number(order_number)
     postal = normalize_postal_code(postal_code)
-    async with store.session() as session:
+    attempt = throttle.Attempt(number, throttle.caller_key(caller.identity))
+
+    async def check(session: AsyncSession) -> tuple[str, dict[str, Any] | None]:
+        """("ok", overview), or why not: "failed", "throttled", "other_customer". A failure is
+        stored by this same transaction, so it is returned, not raised (which would undo it)."""
+        await throttle.take_turns(session, attempt)
+        if not caller.verified and await throttle.is_locked(session, attempt, now):
+            return "throttled", None
         row = (
             await session.execute(
                 select(Order.delivery_postal_code, Customer)
@@ -141,13 +156,23 @@ async def _verify_customer(
         customer = row.Customer if matched else None
         if caller.verified:
             if customer is not None and customer.public_id == caller.customer_id:
-                return await customer_overview(session, customer, rules)
-            raise SupportError(ALREADY_VERIFIED_OTHER)
+                return "ok", await customer_overview(session, customer, rules)
+            return "other_customer", None
         if customer is None:
-            caller.failed_verifications += 1
-            raise SupportError(VERIFY_LOCKED if caller.verification_locked else VERIFY_FAILED)
+            locked = await throttle.record_failure(session, attempt, caller.session_id, now, rules.throttle)
+            return ("throttled" if locked else "failed"), None
         caller.customer_id = customer.public_id
-        return await customer_overview(session, customer, rules)
+        return "ok", await customer_overview(session, customer, rules)
+
+    verdict, overview = await store.write(check)
+    if verdict == "ok" and overview is not None:
+        return overview
+    if verdict == "other_customer":
+        raise SupportError(ALREADY_VERIFIED_OTHER)
+    caller.failed_verifications += 1
+    if caller.verification_locked:
+        raise SupportError(VERIFY_LOCKED)
+    raise SupportError(VERIFY_THROTTLED if verdict == "throttled" else VERIFY_FAILED)
 
 
 async def trust_customer(store: Store, caller: CallerState, customer_id: object, rules: ShopRules) -> dict[str, Any]:

@@ -4,6 +4,7 @@
     cases                        print ready-to-try cases (order number, postal code, what to ask)
     generate --orders N          add N generated orders (benchmarks; up to 1,000,000)
     records [list | show ID]     list stored conversation records, or show one
+    locks                        order numbers and callers locked for verification (too many failures)
 
 The database is `--url`, else DATABASE_URL (environment, then .env), else sqlite shopme.db.
 """
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from ..settings import DEFAULT_DATABASE_URL
 from .database import Store
 from .generate import generate, print_progress
-from .models import Customer, Order
+from .models import Customer, Order, VerificationLock
 from .seed import FIXED_PIN, SHOP_TZ, reset, seed_if_empty
 
 # number, what it shows, what to ask, expected age of the delivery in days (None: not delivered)
@@ -130,6 +131,32 @@ async def cmd_records(url: str, action: str, record_id: str | None, limit: int) 
     return 0
 
 
+async def cmd_locks(url: str) -> None:
+    store = await Store.open(url)
+    now = datetime.now(UTC)
+    try:
+        async with store.session() as session:
+            locks = (
+                await session.scalars(
+                    select(VerificationLock)
+                    .where(VerificationLock.locked_until > now)
+                    .order_by(VerificationLock.locked_until)
+                )
+            ).all()
+    finally:
+        await store.close()
+    if not locks:
+        print("No order number or caller is locked for verification.")
+        return
+    print("| locked | failures | since (UTC) | until (UTC) |")
+    print("| --- | --- | --- | --- |")
+    for lock in locks:
+        kind, _, key = lock.subject.partition(":")
+        # Callers are stored as a pseudonym; order numbers as given.
+        what = f"order {key}" if kind == "order" else f"caller {key[:12]}…"
+        print(f"| {what} | {lock.failures} | {lock.locked_at:%Y-%m-%d %H:%M} | {lock.locked_until:%Y-%m-%d %H:%M} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m support_tools.store", description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="database URL (default: DATABASE_URL)")
@@ -145,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p_rec.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p_rec.add_argument("id", nargs="?")
     p_rec.add_argument("--limit", type=int, default=20)
-    for sub in (p_reset, p_gen, p_rec):
+    p_locks = commands.add_parser("locks", help="order numbers and callers locked for verification")
+    for sub in (p_reset, p_gen, p_rec, p_locks):
         sub.add_argument("--url", help=argparse.SUPPRESS)
     commands.choices["cases"].add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -157,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(cmd_cases(url))
         elif args.command == "generate":
             asyncio.run(cmd_generate(url, args.orders, args.seed, args.batch))
+        elif args.command == "locks":
+            asyncio.run(cmd_locks(url))
         else:
             if args.action == "show" and not args.id:
                 parser.error("records show needs a record id")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event, select, text
@@ -21,33 +20,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .models import DATA_TABLES_CHILDREN_FIRST, V1_TABLES, SchemaVersion
+# SCHEMA_VERSION is re-exported: the version this code writes.
+from .migrations import SCHEMA_VERSION as SCHEMA_VERSION
+from .migrations import upgrade
+from .models import DATA_TABLES_CHILDREN_FIRST, SchemaVersion
 
-SCHEMA_VERSION = 1
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Any constant: PostgreSQL workers starting together take turns upgrading the schema.
 _MIGRATION_LOCK_ID = 4829131
 T = TypeVar("T")
-
-
-def _create_v1(conn: Connection) -> None:
-    for table in V1_TABLES:
-        table.create(conn, checkfirst=True)
-
-
-# Ordered upgrade steps: step i brings the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
-assert len(MIGRATIONS) == SCHEMA_VERSION
-
-
-def _upgrade(conn: Connection) -> int:
-    SchemaVersion.__table__.create(conn, checkfirst=True)
-    current = conn.execute(select(SchemaVersion.version).order_by(SchemaVersion.version.desc())).scalar()
-    current = current or 0
-    for version in range(current + 1, SCHEMA_VERSION + 1):
-        MIGRATIONS[version - 1](conn)
-        conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=datetime.now(UTC)))
-    return SCHEMA_VERSION
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -112,7 +93,7 @@ class Store:
         async with self.engine.execution_options(shopme_write=True).begin() as conn:
             if self.backend == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
-            await conn.run_sync(_upgrade)
+            await conn.run_sync(upgrade)
 
     async def schema_version(self) -> int:
         async with self.engine.connect() as conn:

@@ -40,7 +40,9 @@ COUNTED_RETURN_STATUSES = ("requested", "received", "refunded")
 # A return in one of these states is still in progress: asking again gives the same RMA.
 OPEN_RETURN_STATUSES = ("requested", "received")
 URGENCIES = ("low", "normal", "high")
-OUTCOMES = ("resolved", "escalated", "abandoned")
+OUTCOMES = ("resolved", "escalated", "abandoned", "model_unavailable")
+# Schema version 1 knew these outcomes only (its CHECK constraint; the v2 migration widens it).
+V1_OUTCOMES = ("resolved", "escalated", "abandoned")
 
 # 64-bit keys on PostgreSQL; SQLite only auto-increments a column declared INTEGER.
 Key = BigInteger().with_variant(Integer, "sqlite")
@@ -248,6 +250,34 @@ class ConversationRecord(Base):
     usage: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class VerificationFailure(Base):
+    """One failed verification attempt, kept to throttle guessing across sessions and workers.
+
+    `order_number` is the canonical number the caller gave (it may not exist); `caller_key` a
+    pseudonym of the caller's identity (a hash, never the phone number or identity itself).
+    """
+
+    __tablename__ = "verification_failures"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    order_number: Mapped[str] = mapped_column(String(6), index=True)
+    caller_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class VerificationLock(Base):
+    """Verification is refused for `subject` ("order:482913" or "caller:<key>") until `locked_until`."""
+
+    __tablename__ = "verification_locks"
+
+    id: Mapped[int] = mapped_column(Key, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(80), unique=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 # Tables created by schema version 1, in dependency order.
 V1_TABLES = [
     Customer.__table__,
@@ -262,5 +292,7 @@ V1_TABLES = [
     TicketDelivery.__table__,
     ConversationRecord.__table__,
 ]
+# Tables added by schema version 2.
+V2_TABLES = [VerificationFailure.__table__, VerificationLock.__table__]
 # Data tables, children first: the order to empty them in.
-DATA_TABLES_CHILDREN_FIRST = list(reversed(V1_TABLES))
+DATA_TABLES_CHILDREN_FIRST = list(reversed(V1_TABLES + V2_TABLES))

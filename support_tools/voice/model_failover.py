@@ -27,8 +27,6 @@ from livekit.plugins import openai
 if TYPE_CHECKING:
     import aiohttp
 
-    from .model import ShopMeRealtimeModel
-
 logger = logging.getLogger("shopme.model")
 
 SKIP_FAILED_REGION_S = 60.0
@@ -73,16 +71,16 @@ def in_order(regions: list[Region], now: float | None = None) -> list[Region]:
 
 
 class FailoverRealtimeSession(openai.realtime.RealtimeSession):
-    _realtime_model: ShopMeRealtimeModel
+    """A session of `ShopMeRealtimeModel` (model.py), which carries `regions` and `on_outage`."""
 
-    def __init__(self, realtime_model: ShopMeRealtimeModel, *, turn_detection_disabled: bool = False) -> None:
+    def __init__(self, realtime_model: openai.realtime.RealtimeModel, *, turn_detection_disabled: bool = False) -> None:
         super().__init__(realtime_model, turn_detection_disabled=turn_detection_disabled)
         self.region: Region | None = None  # the region of the current connection
         self.outage_task: asyncio.Task[None] | None = None
 
     async def _create_ws_conn(self) -> aiohttp.ClientWebSocketResponse:
         last_error: APIError | None = None
-        for region in in_order(self._realtime_model.regions):
+        for region in in_order(self._realtime_model.regions):  # type: ignore[attr-defined]
             self._opts.base_url = region.base_url
             self._opts.azure_deployment = region.deployment
             self._opts.api_key = region.api_key
@@ -100,7 +98,7 @@ class FailoverRealtimeSession(openai.realtime.RealtimeSession):
         raise last_error or APIConnectionError("no realtime region configured")
 
     def _emit_error(self, error: Exception, recoverable: bool) -> None:
-        handler = self._realtime_model.on_outage
+        handler = self._realtime_model.on_outage  # type: ignore[attr-defined]
         if recoverable or handler is None or self.outage_task is not None or self._closing:
             super()._emit_error(error, recoverable)
             return

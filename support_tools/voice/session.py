@@ -29,6 +29,13 @@ class Escalation(Protocol):
     async def aclose(self) -> None: ...
 
 
+def caller_identity(participant: rtc.RemoteParticipant) -> str:
+    """Who is calling, for throttling guesses across calls: the phone number a SIP caller dials
+    from, else the participant identity the shop's token issuer gave the app user."""
+    phone = participant.attributes.get("sip.phoneNumber")
+    return f"tel:{phone}" if phone else f"participant:{participant.identity}"
+
+
 @dataclass
 class Userdata:
     """Everything one conversation owns. Built by the entrypoint (or a test), one per session."""

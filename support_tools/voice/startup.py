@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from ..domain.rules import ShopRules
+from ..domain.rules import ShopRules, ThrottleRules
 from ..settings import ConfigError, Settings
 from ..store.database import Store
 from ..store.seed import seed_if_empty
@@ -16,6 +16,11 @@ def rules_from_settings(settings: Settings) -> ShopRules:
         timezone=settings.support_timezone,
         hours_start=settings.support_hours_start,
         hours_end=settings.support_hours_end,
+        throttle=ThrottleRules(
+            max_failures=settings.verify_max_failures,
+            window=timedelta(minutes=settings.verify_failure_window_min),
+            lock_for=timedelta(minutes=settings.verify_lock_min),
+        ),
     )
 
 
