@@ -32,6 +32,11 @@ from support_tools.store.database import Store  # noqa: E402
 from support_tools.voice.agent import SupportAgent  # noqa: E402
 from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
 from support_tools.voice.model import build_realtime_model  # noqa: E402
+from support_tools.voice.model_outage import (  # noqa: E402
+    attach_outage_handler,
+    console_exit_code,
+    end_console_after_outage,
+)
 from support_tools.voice.recorder import attach_recorder, save_record  # noqa: E402
 from support_tools.voice.session import Userdata, caller_identity  # noqa: E402
 from support_tools.voice.startup import prepare_store, rules_from_settings  # noqa: E402
@@ -61,6 +66,8 @@ async def entrypoint(ctx: JobContext) -> None:
         record_id = await save_record(state)
         logger.info("session %s ended (%s), record %s", caller.session_id, reason, record_id)
         await store.close()
+        if not in_room:
+            end_console_after_outage(state)
 
     # Registered first: whatever fails after this point, the store is closed and a record kept.
     ctx.add_shutdown_callback(finish)
@@ -76,8 +83,10 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         await _trust_app_identity(service, caller, participant.attributes.get("customer_id"))
 
-    session = AgentSession[Userdata](llm=build_realtime_model(settings), userdata=state)
+    model = build_realtime_model(settings)
+    session = AgentSession[Userdata](llm=model, userdata=state)
     attach_recorder(session, state)
+    attach_outage_handler(model, session, state)  # no model region left: apologise, end, record
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
@@ -114,4 +123,8 @@ def _validate_or_exit(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _validate_or_exit(sys.argv)
-    cli.run_app(server)
+    try:
+        cli.run_app(server)
+    finally:
+        if code := console_exit_code():
+            raise SystemExit(code)

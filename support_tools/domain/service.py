@@ -82,6 +82,12 @@ class SupportService:
     ) -> tuple[dict[str, Any], bool]:
         return await tickets.open_ticket(self.store, self.now(), caller, reason, urgency, summary, conversation)
 
+    async def open_outage_callback(
+        self, caller: CallerState, summary: str, conversation: list[dict]
+    ) -> dict[str, Any] | None:
+        """A callback ticket after the voice model failed mid-call (verified callers with a phone)."""
+        return await tickets.open_outage_callback(self.store, self.now(), caller, summary, conversation)
+
     async def record_ticket_delivery(self, ticket_number: str, attempt: dict) -> None:
         await tickets.record_delivery(self.store, self.now(), ticket_number, attempt)
 

@@ -178,3 +178,24 @@ async def get_ticket(store: Store, ticket_number: str) -> dict[str, Any] | None:
     async with store.session() as session:
         ticket = await session.scalar(select(Ticket).where(Ticket.number == ticket_number.strip()))
         return await _view(session, ticket, with_history=True) if ticket else None
+
+
+OUTAGE_CALLBACK_REASON = (
+    "The voice service failed during the call and the conversation could not go on: "
+    "call the customer back on the phone number on file."
+)
+
+
+async def open_outage_callback(
+    store: Store, now: datetime, caller: CallerState, summary: str, conversation: list[dict]
+) -> dict[str, Any] | None:
+    """When the model is gone mid-call: a callback ticket for a verified caller with a phone on
+    file (nobody else can be called back), or None."""
+    if not caller.verified:
+        return None
+    async with store.session() as session:
+        phone = await session.scalar(select(Customer.phone).where(Customer.public_id == caller.customer_id))
+    if not phone:
+        return None
+    ticket, _ = await open_ticket(store, now, caller, OUTAGE_CALLBACK_REASON, "high", summary, conversation)
+    return ticket

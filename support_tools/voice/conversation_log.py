@@ -28,6 +28,8 @@ class ConversationLog:
     started_at: datetime = field(default_factory=_now)
     entries: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model, latest totals
+    # Set when the call could not go on (the model is unreachable): wins over what was achieved.
+    forced_outcome: str | None = None
 
     def add_message(self, role: str, text: str) -> None:
         text = text.strip()
@@ -50,6 +52,8 @@ class ConversationLog:
         self.usage[model] = totals
 
     def outcome(self, ticket_number: str | None) -> str:
+        if self.forced_outcome:
+            return self.forced_outcome
         if ticket_number:
             return "escalated"
         helped = any(

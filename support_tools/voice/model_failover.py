@@ -117,6 +117,16 @@ class FailoverRealtimeSession(openai.realtime.RealtimeSession):
         self.outage_task = asyncio.create_task(tell_caller_then_give_up(), name="shopme.model_outage")
 
 
+    async def aclose(self) -> None:
+        # The plugin's aclose re-raises the connection error its main task ended with, which
+        # aborts the AgentSession's close half way: no close event, the job never ends. That
+        # error was already reported (and handled above); closing must finish.
+        try:
+            await super().aclose()
+        except APIError:
+            pass
+
+
 class QuietConnectionErrors(logging.Filter):
     """The plugin logs every failed reconnect with a full traceback chain; a lost connection is
     an expected event here, said in one line (the error's type), and handled above."""
