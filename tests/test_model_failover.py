@@ -30,7 +30,12 @@ from support_tools.voice import model_failover
 from support_tools.voice.agent import SupportAgent
 from support_tools.voice.model import build_realtime_model
 from support_tools.voice.model_failover import Region, in_order, mark_failed
-from support_tools.voice.model_outage import APOLOGY, APOLOGY_CLIP, CONSOLE_LINE, attach_outage_handler
+from support_tools.voice.model_outage import (
+    APOLOGY,
+    APOLOGY_CLIP,
+    CONSOLE_LINE,
+    attach_outage_handler,
+)
 from support_tools.voice.recorder import attach_recorder, save_record
 from support_tools.voice.session import Userdata
 from tests.fake_azure import FakeAzureRealtime, fixtures
