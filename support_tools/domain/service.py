@@ -26,6 +26,7 @@ from . import (
 )
 from .caller import CallerState
 from .rules import DEFAULT_RULES, ShopRules, utc_now
+from .store_faults import answers_in_time
 
 
 class SupportService:
@@ -39,18 +40,22 @@ class SupportService:
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     # --- identity ---------------------------------------------------------------------------
+    @answers_in_time
     async def verify_customer(self, caller: CallerState, order_number: object, postal_code: object) -> dict[str, Any]:
         return await verification.verify_customer(
             self.store, caller, order_number, postal_code, self.rules, self.now()
         )
 
+    @answers_in_time
     async def trust_customer(self, caller: CallerState, customer_id: object) -> dict[str, Any]:
         return await verification.trust_customer(self.store, caller, customer_id, self.rules)
 
     # --- orders and returns -----------------------------------------------------------------
+    @answers_in_time
     async def get_order_status(self, caller: CallerState, order_number: object) -> dict[str, Any]:
         return await orders.get_order_status(self.store, self.rules, self.now(), caller, order_number)
 
+    @answers_in_time
     async def start_return(
         self, caller: CallerState, order_number: object, sku: object, reason: object, quantity: object = 1
     ) -> dict[str, Any]:
@@ -58,18 +63,22 @@ class SupportService:
             self.store, self.rules, self.now(), caller, order_number, sku, reason, quantity
         )
 
+    @answers_in_time
     async def cancel_order(self, caller: CallerState, order_number: object, reason: object) -> dict[str, Any]:
         return await cancellations.cancel_order(self.store, self.rules, self.now(), caller, order_number, reason)
 
+    @answers_in_time
     async def update_contact_details(self, caller: CallerState, field: object, value: object) -> dict[str, Any]:
         return await contacts.update_contact_details(self.store, self.now(), caller, field, value)
 
+    @answers_in_time
     async def schedule_callback(
         self, caller: CallerState, when: object, reason: object, phone: object = None
     ) -> dict[str, Any]:
         return await callbacks.schedule_callback(self.store, self.rules, self.now(), caller, when, reason, phone)
 
     # --- open to every caller ---------------------------------------------------------------
+    @answers_in_time
     async def get_product_info(self, query: object) -> dict[str, Any]:
         return await products.get_product_info(self.store, query)
 
@@ -77,11 +86,13 @@ class SupportService:
         return policies.lookup_policy(self.rules.policies_dir, topic)
 
     # --- escalation tickets -----------------------------------------------------------------
+    @answers_in_time
     async def open_ticket(
         self, caller: CallerState, reason: object, urgency: object, summary: str, conversation: list[dict]
     ) -> tuple[dict[str, Any], bool]:
         return await tickets.open_ticket(self.store, self.now(), caller, reason, urgency, summary, conversation)
 
+    @answers_in_time
     async def open_outage_callback(
         self, caller: CallerState, summary: str, conversation: list[dict]
     ) -> dict[str, Any] | None:

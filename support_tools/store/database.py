@@ -25,7 +25,11 @@ from .migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from .migrations import upgrade
 from .models import DATA_TABLES_CHILDREN_FIRST, SchemaVersion
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a statement waits for a lock before it fails: a tool must answer the caller within
+# 3 s even when the store is locked (domain/store_faults.py says so in words).
+SQLITE_BUSY_TIMEOUT_MS = 2_000
+POSTGRES_CONNECT_TIMEOUT_S = 2
+POSTGRES_LOCK_TIMEOUT_MS = 2_000
 # Any constant: PostgreSQL workers starting together take turns upgrading the schema.
 _MIGRATION_LOCK_ID = 4829131
 T = TypeVar("T")
@@ -74,8 +78,10 @@ class Store:
         kwargs: dict[str, Any] = {}
         if url.startswith("postgresql"):
             kwargs["pool_pre_ping"] = True
+            server_settings = {"lock_timeout": str(POSTGRES_LOCK_TIMEOUT_MS)}
             if search_path:
-                kwargs["connect_args"] = {"server_settings": {"search_path": search_path}}
+                server_settings["search_path"] = search_path
+            kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_S, "server_settings": server_settings}
         engine = create_async_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
