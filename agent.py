@@ -27,7 +27,7 @@ from livekit.agents import AgentServer, AgentSession, JobContext, cli, room_io  
 from support_tools.domain.caller import CallerState  # noqa: E402
 from support_tools.domain.errors import SupportError  # noqa: E402
 from support_tools.domain.service import SupportService  # noqa: E402
-from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, load_settings  # noqa: E402
+from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, Settings, load_settings  # noqa: E402
 from support_tools.store.database import Store  # noqa: E402
 from support_tools.voice.agent import SupportAgent  # noqa: E402
 from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
@@ -37,9 +37,14 @@ from support_tools.voice.model_outage import (  # noqa: E402
     console_exit_code,
     end_console_after_outage,
 )
-from support_tools.voice.recorder import attach_recorder, save_record  # noqa: E402
+from support_tools.voice.recorder import attach_recorder, save_record, start_spool  # noqa: E402
 from support_tools.voice.session import Userdata, caller_identity  # noqa: E402
-from support_tools.voice.startup import prepare_store, rules_from_settings  # noqa: E402
+from support_tools.voice.startup import (  # noqa: E402
+    prepare_store,
+    rules_from_settings,
+    start_spool_mover,
+    treat_hangup_as_terminate,
+)
 
 logger = logging.getLogger("shopme.worker")
 # The CLI logs at DEBUG in console and dev mode: the database drivers would print every statement
@@ -84,6 +89,7 @@ async def entrypoint(ctx: JobContext) -> None:
         await _trust_app_identity(service, caller, participant.attributes.get("customer_id"))
 
     model = build_realtime_model(settings)
+    start_spool(state)  # the record goes to local disk as the call goes, then to the store
     session = AgentSession[Userdata](llm=model, userdata=state)
     attach_recorder(session, state)
     attach_outage_handler(model, session, state)  # no model region left: apologise, end, record
@@ -108,21 +114,24 @@ async def _trust_app_identity(service: SupportService, caller: CallerState, cust
         logger.exception("could not check the participant's customer_id; caller must verify")
 
 
-def _validate_or_exit(argv: list[str]) -> None:
+def _validate_or_exit(argv: list[str]) -> Settings | None:
     """Check the settings before the worker starts: one clear line and exit code 2 if wrong."""
     command = argv[1] if len(argv) > 1 else ""
     if command not in ("console", "dev", "start", "connect"):
-        return  # --help, download-files, ...: nothing to validate
+        return None  # --help, download-files, ...: nothing to validate
     try:
         settings = load_settings(need_livekit=command in ("dev", "start", "connect"))
         asyncio.run(prepare_store(settings.database_url))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    return settings
 
 
 if __name__ == "__main__":
-    _validate_or_exit(sys.argv)
+    if (worker_settings := _validate_or_exit(sys.argv)) is not None:
+        start_spool_mover(worker_settings)  # records left by the last run, then every few seconds
+        treat_hangup_as_terminate()
     try:
         cli.run_app(server)
     finally:

@@ -82,6 +82,13 @@ async def save_record(store: Store, now: datetime, record: dict[str, Any]) -> st
     )
 
     async def operation(session: Any) -> str:
+        # One record per session: a record recovered from the spool after it was already
+        # stored (the process died between the two) is not stored twice.
+        existing = await session.scalar(
+            select(ConversationRecord.id).where(ConversationRecord.session_id == row.session_id).limit(1)
+        )
+        if existing is not None:
+            return existing
         session.add(row)
         await session.flush()
         return row.id

@@ -5,11 +5,15 @@ No livekit import: the agent side feeds it from session events.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ..masking import mask_pii
+
+logger = logging.getLogger("shopme.recorder")
 
 # Tools whose success means the caller got what they came for.
 HELPFUL_TOOLS = frozenset({
@@ -30,14 +34,24 @@ class ConversationLog:
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model, latest totals
     # Set when the call could not go on (the model is unreachable): wins over what was achieved.
     forced_outcome: str | None = None
+    # Called with each new entry (the session's spool file appends it: spool.py).
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+
+    def _add(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+        for listener in self.listeners:
+            try:
+                listener(entry)
+            except Exception as error:  # a full disk must not end the call; the store still gets it
+                logger.warning("could not spool a transcript entry (%s)", type(error).__name__)
 
     def add_message(self, role: str, text: str) -> None:
         text = text.strip()
         if text:
-            self.entries.append({"role": role, "text": mask_pii(text), "at": _now().isoformat()})
+            self._add({"role": role, "text": mask_pii(text), "at": _now().isoformat()})
 
     def add_tool_call(self, name: str, arguments: str, output: str, is_error: bool) -> None:
-        self.entries.append(
+        self._add(
             {
                 "role": "tool",
                 "tool": name,
@@ -78,8 +92,8 @@ class ConversationLog:
         return ". ".join(parts) or "No conversation yet."
 
     def to_record(self, *, session_id: str, room: str | None, customer_id: str | None,
-                  ticket_number: str | None) -> dict[str, Any]:
-        ended_at = _now()
+                  ticket_number: str | None, ended_at: datetime | None = None) -> dict[str, Any]:
+        ended_at = ended_at or _now()
         return {
             "session_id": session_id,
             "room": room,

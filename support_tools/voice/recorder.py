@@ -13,6 +13,7 @@ from livekit.agents import (
 )
 
 from .session import Userdata
+from .spool import attach_spool
 
 logger = logging.getLogger("shopme.recorder")
 
@@ -54,8 +55,25 @@ async def save_record(state: Userdata) -> str | None:
         customer_id=caller.customer_id,
         ticket_number=caller.ticket_number,
     )
+    spool = state.spool
+    if spool is not None:
+        spool.ended(record)  # on disk before the store is tried
     try:
-        return await asyncio.shield(state.service.save_conversation_record(record))
-    except Exception:
-        logger.exception("could not store the conversation record of session %s", caller.session_id)
+        record_id = await asyncio.shield(state.service.save_conversation_record(record))
+    except Exception as error:
+        # Kept in the spool file: the worker moves it into the store once the store is back.
+        logger.warning(
+            "could not store the conversation record of session %s now (%s)%s",
+            caller.session_id, type(error).__name__, "; it waits in the spool" if spool else "",
+        )
+        if spool is not None:
+            spool.close()
         return None
+    if spool is not None:
+        spool.stored()
+    return record_id
+
+
+def start_spool(state: Userdata) -> None:
+    """Write this session's record to its spool file as the call goes (spool.py)."""
+    state.spool = attach_spool(state.log, state.caller, state.settings.spool_dir)

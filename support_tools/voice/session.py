@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from livekit import rtc
 
     from ..domain.service import SupportService
+    from .spool import SessionSpool
 
 
 class Escalation(Protocol):
@@ -47,3 +48,4 @@ class Userdata:
     caller_identity: str | None = None  # the customer's participant identity in the room
     log: ConversationLog = field(default_factory=ConversationLog)
     escalation: Escalation | None = None
+    spool: SessionSpool | None = None  # the record on local disk until it is in the store

@@ -1,13 +1,22 @@
-"""Start-up steps shared by the worker and the tools: store preparation and shop rules."""
+"""Start-up steps shared by the worker and the tools: store preparation and shop rules, the
+spool mover, and what a hang-up signal means."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import threading
 from datetime import UTC, datetime, timedelta
 
 from ..domain.rules import ShopRules, ThrottleRules
 from ..settings import ConfigError, Settings
 from ..store.database import Store
 from ..store.seed import seed_if_empty
+from .spool import has_spooled_records, move_spooled_records
+
+logger = logging.getLogger("shopme.worker")
+SPOOL_MOVER_INTERVAL_S = 5.0
 
 
 def rules_from_settings(settings: Settings) -> ShopRules:
@@ -42,3 +51,46 @@ async def prepare_store(database_url: str) -> None:
         await seed_if_empty(store, datetime.now(UTC))
     finally:
         await store.close()
+
+
+async def move_spool_once(settings: Settings) -> list[str]:
+    """Move the records of ended sessions from the spool into the store (raises if it is down)."""
+    from ..domain.service import SupportService
+
+    store = await Store.open(settings.database_url, migrate=False)
+    try:
+        return await move_spooled_records(settings.spool_dir, SupportService(store))
+    finally:
+        await store.close()
+
+
+def start_spool_mover(
+    settings: Settings, interval_s: float = SPOOL_MOVER_INTERVAL_S, stop: threading.Event | None = None
+) -> threading.Thread:
+    """In the worker's main process: at once (records left by the last run), then every few
+    seconds (records that waited out a store outage, or whose job process was killed)."""
+
+    stop = stop or threading.Event()  # the worker's never stops: a daemon thread
+
+    def run() -> None:
+        store_was_down = False
+        while not stop.is_set():
+            if has_spooled_records(settings.spool_dir):
+                try:
+                    asyncio.run(move_spool_once(settings))
+                    store_was_down = False
+                except Exception as error:
+                    if not store_was_down:  # once per outage, not every few seconds
+                        logger.warning("spooled records wait for the store (%s)", type(error).__name__)
+                    store_was_down = True
+            stop.wait(interval_s)
+
+    mover = threading.Thread(target=run, name="shopme-spool-mover", daemon=True)
+    mover.start()
+    return mover
+
+
+def treat_hangup_as_terminate() -> None:
+    """SIGHUP (the terminal went away) ends the worker like SIGTERM does: gracefully, each
+    session storing its record. livekit-agents' CLI handles SIGINT and SIGTERM only."""
+    signal.signal(signal.SIGHUP, lambda *_: signal.raise_signal(signal.SIGTERM))
