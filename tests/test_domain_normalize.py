@@ -104,7 +104,7 @@ def test_mask_pii_masks_emails_and_phones_in_free_text(text, expected) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["order 482913 to PIN 560001", "orders 482913 517204", "SM-482913", "delivered on 2026-11-23 21:15",
+    ["order 482913 to PIN 560001", "orders 482913, 517204", "SM-482913", "delivered on 2026-11-23 21:15",
      "at 2026-11-23T21:15:00.123456+00:00", "tracking DL123456789IN", "total ₹1,299.00", "postcode SW1A 1AA",
      "RMA-AB12CD34"],
 )

@@ -148,13 +148,16 @@ def normalize_email(value: object) -> str:
 
 
 def normalize_phone(value: object) -> str:
-    """8-15 digits with an optional leading +; spaces, dashes, dots and brackets are dropped."""
+    """8-15 digits (any script) with an optional leading +; spaces of any kind, dashes, dots and
+    brackets are dropped."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or len(value) > 40:
         raise SupportError("The phone number must be given as text, with the country code, like +91 98765 43210.")
     text = unicodedata.normalize("NFC", value.strip())
-    digits = _ascii_digits(text.removeprefix("+"), skip=frozenset(" -.()\u00a0"))
+    # Any kind of space may group the digits (NBSP, thin space: what speech-to-text writes).
+    text = "".join(" " if unicodedata.category(ch) == "Zs" else ch for ch in text)
+    digits = _ascii_digits(text.removeprefix("+"), skip=frozenset(" -.()"))
     if digits is None or not (8 <= len(digits) <= 15):
         raise SupportError(
             "That is not a valid phone number: it should have 8 to 15 digits, with the country "

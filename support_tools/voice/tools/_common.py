@@ -15,8 +15,10 @@ from support_tools.masking import MaskPiiInLogs
 from ..session import Userdata
 
 logger = logging.getLogger("shopme.tools")
-# The framework logs every call's raw arguments ("executing tool"): mask them at the source.
-logging.getLogger("livekit.agents").addFilter(MaskPiiInLogs())
+# The framework logs every call's raw arguments ("executing tool"), and the plugin its events:
+# mask them at the source (a logger's filter sees only the records logged on that logger).
+for _name in ("livekit.agents", "livekit.plugins.openai"):
+    logging.getLogger(_name).addFilter(MaskPiiInLogs())
 
 INTERNAL_ERROR = (
     "Sorry, that did not work on our side just now. Please try again in a moment, "
