@@ -49,14 +49,14 @@ def not_one_json_object(tool: str) -> str:
 
 def _unknown_names(params: ToolParameters) -> str:
     return (
-        f"{params.tool} was called with an argument it does not take, so nothing was done. "
+        f"The call to {params.tool} had an argument it does not take, so nothing was done. "
         f"Use only these: {', '.join(params.names)}."
     )
 
 
 def _missing_names(params: ToolParameters, missing: list[str]) -> str:
     return (
-        f"{params.tool} needs {' and '.join(missing)}, so nothing was done. Ask the caller for "
+        f"The call to {params.tool} needs {' and '.join(missing)}, so nothing was done. Ask the caller for "
         f"{'it' if len(missing) == 1 else 'them'}, then call {params.tool} again."
     )
 
