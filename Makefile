@@ -26,10 +26,12 @@ start: $(VENV)/.installed
 
 test: system-deps $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 reset-demo: $(VENV)/.installed
 	$(PY) -m support_tools.store reset

@@ -24,17 +24,17 @@ os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
 from livekit.agents import AgentServer, AgentSession, JobContext, cli, room_io  # noqa: E402
 
-from support_tools.agent import SupportAgent  # noqa: E402
-from support_tools.caller import CallerState  # noqa: E402
-from support_tools.errors import SupportError  # noqa: E402
-from support_tools.escalation_flow import EscalationFlow  # noqa: E402
-from support_tools.model import build_realtime_model  # noqa: E402
-from support_tools.recorder import attach_recorder, save_record  # noqa: E402
-from support_tools.service import SupportService  # noqa: E402
-from support_tools.session import Userdata  # noqa: E402
+from support_tools.domain.caller import CallerState  # noqa: E402
+from support_tools.domain.errors import SupportError  # noqa: E402
+from support_tools.domain.service import SupportService  # noqa: E402
 from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, load_settings  # noqa: E402
-from support_tools.startup import prepare_store, rules_from_settings  # noqa: E402
 from support_tools.store.database import Store  # noqa: E402
+from support_tools.voice.agent import SupportAgent  # noqa: E402
+from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
+from support_tools.voice.model import build_realtime_model  # noqa: E402
+from support_tools.voice.recorder import attach_recorder, save_record  # noqa: E402
+from support_tools.voice.session import Userdata  # noqa: E402
+from support_tools.voice.startup import prepare_store, rules_from_settings  # noqa: E402
 
 logger = logging.getLogger("shopme.worker")
 # The CLI logs at DEBUG in console and dev mode: the database drivers would print every statement

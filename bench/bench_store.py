@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select  # noqa: E402
 
-from support_tools.caller import CallerState  # noqa: E402
-from support_tools.service import SupportService  # noqa: E402
+from support_tools.domain.caller import CallerState  # noqa: E402
+from support_tools.domain.service import SupportService  # noqa: E402
 from support_tools.store.database import Store  # noqa: E402
 from support_tools.store.generate import generate, print_progress  # noqa: E402
 from support_tools.store.models import Order  # noqa: E402

@@ -23,8 +23,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from support_tools.caller import CallerState  # noqa: E402
-from support_tools.service import ShopRules, SupportService  # noqa: E402
+from support_tools.domain.caller import CallerState  # noqa: E402
+from support_tools.domain.rules import ShopRules  # noqa: E402
+from support_tools.domain.service import SupportService  # noqa: E402
 from support_tools.store.database import Store  # noqa: E402
 from support_tools.store.seed import seed_if_empty  # noqa: E402
 from tests.fake_azure import FakeAzureRealtime  # noqa: E402

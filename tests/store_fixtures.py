@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, text
 
-from support_tools.caller import CallerState
-from support_tools.service import ShopRules, SupportService
+from support_tools.domain.caller import CallerState
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.store.database import Store
 from support_tools.store.models import (
     DATA_TABLES_CHILDREN_FIRST,

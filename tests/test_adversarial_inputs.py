@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from support_tools.caller import CallerState
-from support_tools.conversation_log import ConversationLog
-from support_tools.errors import SupportError
+from support_tools.domain.caller import CallerState
+from support_tools.domain.errors import SupportError
+from support_tools.domain.normalize import normalize_email, normalize_phone
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.masking import mask_pii
-from support_tools.normalize import normalize_email, normalize_phone
-from support_tools.service import ShopRules, SupportService
+from support_tools.voice.conversation_log import ConversationLog
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import agent_session
 from tests.fake_azure.script import ToolCall
@@ -41,7 +42,7 @@ async def test_parallel_verification_attempts_cannot_get_past_the_lockout(servic
     """Contract: after 3 failures in a session verification is locked. The realtime model may
     put several function calls in one response and livekit-agents runs them concurrently; every
     call passes the lock check before any of them has counted its failure, so a caller gets
-    unlimited guesses per response. FAILS ON PURPOSE (support_tools/verification.py)."""
+    unlimited guesses per response. Fixed in (support_tools/domain/verification.py)."""
     me = caller()
     guesses = [service.verify_customer(me, PRIYA_ORDER, f"56000{d}") for d in (2, 3, 4, 5, 6, 7)]
     guesses.append(service.verify_customer(me, PRIYA_ORDER, PRIYA_PIN))  # the 7th guess is right
@@ -83,7 +84,7 @@ async def test_a_callback_time_at_the_edge_of_the_calendar_is_refused_clearly(se
     """Contract: every unexpected argument is answered with a clear ToolError. These parse as ISO
     8601 with an offset, then `astimezone` overflows: OverflowError escapes the service and the
     tool answers with the generic "did not work on our side" sentence (and logs a traceback).
-    FAILS ON PURPOSE (support_tools/callbacks.py check_bookable)."""
+    Fixed in (support_tools/domain/callbacks.py check_bookable)."""
     with pytest.raises(SupportError):
         await service.schedule_callback(verified(), when, "question about my order")
 
@@ -97,7 +98,7 @@ async def test_a_callback_time_at_the_edge_of_the_calendar_is_refused_clearly(se
 def test_every_phone_number_the_tools_accept_is_masked_in_records(phone) -> None:
     """update_contact_details/schedule_callback accept these (normalize_phone drops the
     separators), and the tool call's arguments go into the conversation record and the ticket
-    through mask_pii, which only knows single separators. FAILS ON PURPOSE (masking.py)."""
+    through mask_pii, which only knows single separators. Fixed in (masking.py)."""
     assert normalize_phone(phone)  # accepted and stored by the tools
     log = ConversationLog()
     log.add_tool_call(
@@ -124,9 +125,9 @@ def test_masking_a_long_digit_run_glued_to_a_letter_does_not_hang_the_worker() -
     such as get_order_status(order_number="1111...1x") (refused by the tool, but still recorded)
     freezes the session and its shutdown. This is a liveness check with a wide margin (the fixed
     pattern needs milliseconds), run in a child process so a hang cannot stall the suite.
-    FAILS ON PURPOSE (support_tools/masking.py _PHONE_IN_TEXT)."""
+    Fixed in (support_tools/masking.py _PHONE_IN_TEXT)."""
     code = (
-        "import json; from support_tools.conversation_log import ConversationLog; "
+        "import json; from support_tools.voice.conversation_log import ConversationLog; "
         "ConversationLog().add_tool_call('get_order_status', "
         "json.dumps({'order_number': '1' * 40 + 'x'}), '', True)"
     )
@@ -146,7 +147,7 @@ async def test_tool_arguments_with_contact_details_are_not_logged_in_clear(
     """Project rule: emails and phone numbers are masked in logs. `dev` and `console` log at
     DEBUG, and livekit-agents logs every tool call's raw arguments ("executing tool", extra field
     `lk.pii.arguments`), which its formatters print. Existing tests only look at caplog.text, which
-    leaves extra fields out. FAILS ON PURPOSE (no filter on the livekit.agents logger)."""
+    leaves extra fields out. Fixed in (no filter on the livekit.agents logger)."""
     caplog.set_level(logging.DEBUG)
     fake = fake_azure
     service = SupportService(demo_store, ShopRules())

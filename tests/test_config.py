@@ -123,7 +123,7 @@ def test_config_error_is_one_line(base_env: dict[str, str]) -> None:
 
 
 def test_persona_answers_in_the_callers_language_unless_one_is_fixed(base_env) -> None:
-    from support_tools.prompts import greeting_instructions, system_instructions
+    from support_tools.voice.prompts import greeting_instructions, system_instructions
 
     default = system_instructions(load_settings(base_env))
     assert "language the caller speaks" in default

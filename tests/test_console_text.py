@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from support_tools.caller import CallerState
-from support_tools.service import SupportService
+from support_tools.domain.caller import CallerState
+from support_tools.domain.service import SupportService
 from support_tools.store.database import Store
 from tests.console_pty import COLUMNS, LINES, ConsoleProcess
 from tests.fake_azure import FakeAzureRealtime, fixtures

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from support_tools.errors import SupportError
-from support_tools.service import ShopRules, SupportService
+from support_tools.domain.errors import SupportError
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.store.database import Store
 from support_tools.store.models import Callback, Cancellation, ContactChange, Customer
 from tests.store_fixtures import NOW, order_status, snapshot, verified

@@ -9,8 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from support_tools.errors import SupportError
-from support_tools.service import ShopRules, SupportService
+from support_tools.domain.errors import SupportError
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.store.models import ConversationRecord, Ticket
 from tests.store_fixtures import NOW, caller, snapshot, verified
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from support_tools.errors import SupportError
+from support_tools.domain.errors import SupportError
 from tests.store_fixtures import caller, snapshot, verified
 
 JUNK = ["", "   ", "x" * 10_000, "🙂🙂🙂", "'; DROP TABLE orders;--", None, 4.5, True, [], ["482913"], {"a": 1}, {}]

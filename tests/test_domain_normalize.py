@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from support_tools.errors import SupportError
-from support_tools.masking import mask_email, mask_phone, mask_pii
-from support_tools.money import format_money
-from support_tools.normalize import (
+from support_tools.domain.errors import SupportError
+from support_tools.domain.money import format_money
+from support_tools.domain.normalize import (
     normalize_email,
     normalize_order_number,
     normalize_phone,
@@ -15,6 +14,7 @@ from support_tools.normalize import (
     require_quantity,
     require_reason,
 )
+from support_tools.masking import mask_email, mask_phone, mask_pii
 
 
 @pytest.mark.parametrize(

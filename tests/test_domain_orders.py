@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from support_tools.errors import SupportError
-from support_tools.order_card import CARD_FIELDS
-from support_tools.verification import NOT_VERIFIED
+from support_tools.domain.errors import SupportError
+from support_tools.domain.verification import NOT_VERIFIED
+from support_tools.voice.order_card import CARD_FIELDS
 from tests.store_fixtures import caller, verified
 
 

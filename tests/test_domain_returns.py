@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from support_tools.errors import SupportError
-from support_tools.service import ShopRules, SupportService
+from support_tools.domain.errors import SupportError
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.store.database import Store
 from support_tools.store.models import Order, OrderItem, Return
 from tests.store_fixtures import NOW, TODAY, at_local, snapshot, verified

@@ -27,11 +27,17 @@ from aiohttp import web
 from livekit import api, rtc
 from sqlalchemy import func, select
 
-from support_tools.caller import CallerState
+from support_tools.domain.caller import CallerState
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.escalation import SIGNATURE_HEADER, HandoffOutcome, verify_signature
-from support_tools.escalation_flow import TICKET_ONLY, TRANSFERRING, WAIT_FOR_PERSON, EscalationFlow
-from support_tools.service import ShopRules, SupportService
 from support_tools.store.models import Ticket
+from support_tools.voice.escalation_flow import (
+    TICKET_ONLY,
+    TRANSFERRING,
+    WAIT_FOR_PERSON,
+    EscalationFlow,
+)
 from tests.fake_azure import audio as pcm
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import AgentRun, agent_session, azure_env, wait_until

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from support_tools.order_card import ORDER_CARD_TOPIC, build_order_card, send_order_card
+from support_tools.voice.order_card import ORDER_CARD_TOPIC, build_order_card, send_order_card
 from tests.fake_room import FakeRoom
 
 ORDER = {

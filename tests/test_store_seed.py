@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from support_tools.caller import CallerState
-from support_tools.service import SupportService
+from support_tools.domain.caller import CallerState
+from support_tools.domain.service import SupportService
 from support_tools.store.__main__ import main as store_cli
 from support_tools.store.generate import generate
 from support_tools.store.models import ORDER_STATUSES, Customer, Order, Return

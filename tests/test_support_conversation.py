@@ -10,10 +10,11 @@ import json
 
 from sqlalchemy import func, select
 
-from support_tools.caller import CallerState
-from support_tools.recorder import save_record
-from support_tools.service import ShopRules, SupportService
+from support_tools.domain.caller import CallerState
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.store.models import ConversationRecord, Customer, Order, OrderItem, Return
+from support_tools.voice.recorder import save_record
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import agent_session
 from tests.fake_room import FakeRoom

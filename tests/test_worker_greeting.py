@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from support_tools.agent import SupportAgent
-from support_tools.prompts import greeting_instructions
+from support_tools.voice.agent import SupportAgent
+from support_tools.voice.prompts import greeting_instructions
 from tests.fake_azure import audio as pcm
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import (

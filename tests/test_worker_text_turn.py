@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from support_tools.prompts import system_instructions
+from support_tools.voice.prompts import system_instructions
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import (
     AZURE_KEY,

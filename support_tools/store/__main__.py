@@ -106,7 +106,7 @@ async def cmd_generate(url: str, orders: int, seed: int, batch: int) -> None:
 
 
 async def cmd_records(url: str, action: str, record_id: str | None, limit: int) -> int:
-    from ..service import SupportService
+    from ..domain.service import SupportService
 
     store = await Store.open(url)
     try:

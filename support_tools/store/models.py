@@ -179,12 +179,13 @@ class ContactChange(Base):
     __tablename__ = "contact_changes"
 
     id: Mapped[int] = mapped_column(Key, primary_key=True)
+    # who and when, then what changed
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     field: Mapped[str] = mapped_column(String(10))
     old_masked: Mapped[str | None] = mapped_column(String(254))
     new_masked: Mapped[str] = mapped_column(String(254))
-    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    session_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class Callback(Base):

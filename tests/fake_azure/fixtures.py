@@ -28,12 +28,12 @@ import aiohttp
 import pytest
 from livekit.agents import Agent, AgentSession
 
-from support_tools.agent import SupportAgent
-from support_tools.caller import CallerState
-from support_tools.model import build_realtime_model
-from support_tools.recorder import attach_recorder
-from support_tools.session import Userdata
+from support_tools.domain.caller import CallerState
 from support_tools.settings import Settings, load_settings
+from support_tools.voice.agent import SupportAgent
+from support_tools.voice.model import build_realtime_model
+from support_tools.voice.recorder import attach_recorder
+from support_tools.voice.session import Userdata
 
 from .server import FakeAzureRealtime
 from .session_io import ScriptedMicrophone, SimulatedSpeaker

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..store.database import Store
+from ..store.models import Product
 from .errors import SupportError
 from .money import format_money
 from .normalize import require_text
-from .store.database import Store
-from .store.models import Product
 
 MAX_RESULTS = 5
 MAX_WORDS = 6

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..masking import mask_email, mask_phone
+from ..store.database import Store
+from ..store.models import ContactChange
 from .caller import CallerState
 from .errors import SupportError
-from .masking import mask_email, mask_phone
 from .normalize import normalize_email, normalize_phone
-from .store.database import Store
-from .store.models import ContactChange
 from .verification import current_customer, require_verified
 
 if TYPE_CHECKING:
@@ -21,19 +21,19 @@ FIELDS = {"email": (normalize_email, mask_email, "email address"), "phone": (nor
 ONLY_THESE = 'Only the email address or the phone number can be changed: field must be "email" or "phone".'
 
 
-def _field(value: object) -> str:
+def _field(value: object) -> tuple[str, tuple]:
+    """The field's name and its (normalize, mask, words); anything but email or phone is refused."""
     name = value.strip().lower() if isinstance(value, str) and len(value) <= 20 else None
     if name not in FIELDS:
         raise SupportError(ONLY_THESE)
-    return name
+    return name, FIELDS[name]
 
 
 async def update_contact_details(
     store: Store, now: datetime, caller: CallerState, field: object, value: object
 ) -> dict[str, Any]:
     require_verified(caller)
-    name = _field(field)
-    normalize, mask, words = FIELDS[name]
+    name, (normalize, mask, words) = _field(field)
     new_value = normalize(value)
 
     async def operation(session: AsyncSession) -> dict[str, Any]:

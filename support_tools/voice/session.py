@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .caller import CallerState
+from ..domain.caller import CallerState
+from ..settings import Settings
 from .conversation_log import ConversationLog
-from .settings import Settings
 
 if TYPE_CHECKING:
     from livekit import rtc
 
-    from .escalation_flow import EscalationFlow
-    from .service import SupportService
+    from ..domain.service import SupportService
+
+
+class Escalation(Protocol):
+    """What the tools and the entrypoint need of the escalation flow (`escalation_flow.py`).
+
+    A protocol, so that the flow may know `Userdata` without this module knowing the flow.
+    """
+
+    @property
+    def next_steps(self) -> str: ...
+
+    def begin(self, ticket: dict[str, Any], *, after: Any = None) -> str: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -26,4 +39,4 @@ class Userdata:
     room: rtc.Room | None = None  # None in console mode and in room-less tests
     caller_identity: str | None = None  # the customer's participant identity in the room
     log: ConversationLog = field(default_factory=ConversationLog)
-    escalation: EscalationFlow | None = None
+    escalation: Escalation | None = None

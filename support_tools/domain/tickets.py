@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..masking import mask_pii
+from ..store.codes import new_code
+from ..store.database import Store
+from ..store.models import URGENCIES, Customer, Ticket, TicketDelivery
 from .caller import CallerState
 from .errors import SupportError
-from .masking import mask_pii
 from .normalize import require_reason
 from .records import masked_json
-from .store.codes import new_code
-from .store.database import Store
-from .store.models import URGENCIES, Customer, Ticket, TicketDelivery
 
 MAX_SUMMARY_CHARS = 4000
 MAX_CONVERSATION_ENTRIES = 50

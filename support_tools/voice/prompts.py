@@ -6,9 +6,9 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
-from .settings import Settings
+from ..settings import Settings
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 
 @cache

@@ -9,8 +9,9 @@ from typing import Any
 
 from livekit.agents import RunContext, ToolError
 
-from ..errors import SupportError
-from ..masking import MaskPiiInLogs
+from support_tools.domain.errors import SupportError
+from support_tools.masking import MaskPiiInLogs
+
 from ..session import Userdata
 
 logger = logging.getLogger("shopme.tools")

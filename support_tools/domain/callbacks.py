@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..masking import mask_phone
+from ..store.database import Store
+from ..store.models import Callback
 from .caller import CallerState
 from .errors import SupportError
-from .masking import mask_phone
 from .normalize import normalize_phone, require_reason
-from .store.database import Store
-from .store.models import Callback
 from .verification import current_customer, require_verified
 
 if TYPE_CHECKING:
-    from .service import ShopRules
+    from .rules import ShopRules
 
 MAX_DAYS_AHEAD = 90
 EXAMPLE = "2026-11-24T15:30:00+05:30"

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..store.database import Store
+from ..store.models import COUNTED_RETURN_STATUSES, Order, OrderItem, Return
 from .caller import CallerState
 from .money import format_money
 from .normalize import normalize_order_number
-from .store.database import Store
-from .store.models import COUNTED_RETURN_STATUSES, Order, OrderItem, Return
 from .verification import current_customer, find_own_order, require_verified
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .service import ShopRules
+    from .rules import ShopRules
 
 STATUS_WORDS = {
     "processing": "processing (not shipped yet)",

@@ -13,12 +13,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .escalation.handoff import HandoffCoordinator, HandoffOutcome
-from .escalation.join_token import build_join
-from .escalation.payload import build_payload
-from .escalation.sip_transfer import SipTransferPlan, is_sip_participant
-from .escalation.webhook import WebhookNotifier
-from .settings import Settings
+from ..escalation.handoff import HandoffCoordinator, HandoffOutcome
+from ..escalation.join_token import build_join
+from ..escalation.payload import build_payload
+from ..escalation.sip_transfer import SipTransferPlan, is_sip_participant
+from ..escalation.webhook import WebhookNotifier
+from ..settings import Settings
 
 if TYPE_CHECKING:
     from livekit.agents import AgentSession, JobContext, SpeechHandle

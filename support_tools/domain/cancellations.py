@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..store.database import Store
+from ..store.models import Cancellation, Order
 from .caller import CallerState
 from .errors import SupportError
 from .money import money_dict
 from .normalize import normalize_order_number, require_reason
-from .store.database import Store
-from .store.models import Cancellation, Order
 from .verification import current_customer, find_own_order, require_verified
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .service import ShopRules
+    from .rules import ShopRules
 
 REFUND_TIMING = "The refund goes back to the original payment method within 5-7 business days."
 

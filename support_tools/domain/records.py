@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..masking import mask_pii
+from ..store.codes import new_code
+from ..store.database import Store
+from ..store.models import OUTCOMES, ConversationRecord
 from .errors import SupportError
-from .masking import mask_pii
-from .store.codes import new_code
-from .store.database import Store
-from .store.models import OUTCOMES, ConversationRecord
 
 MAX_TRANSCRIPT_ENTRIES = 2000
 MAX_STRING_CHARS = 20_000

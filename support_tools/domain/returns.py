@@ -16,20 +16,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..store.codes import new_code
+from ..store.database import Store
+from ..store.models import COUNTED_RETURN_STATUSES, OPEN_RETURN_STATUSES, Order, OrderItem, Return
 from .caller import CallerState
 from .errors import SupportError
 from .money import format_money, money_dict
 from .normalize import normalize_order_number, require_quantity, require_reason, require_sku
 from .orders import return_window_end
-from .store.codes import new_code
-from .store.database import Store
-from .store.models import COUNTED_RETURN_STATUSES, OPEN_RETURN_STATUSES, Order, OrderItem, Return
 from .verification import current_customer, find_own_order, require_verified
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .service import ShopRules
+    from .rules import ShopRules
 
 NOT_DELIVERED = {
     "processing": "Order {number} has not shipped yet, so there is nothing to return; it can still be cancelled instead (cancel_order).",

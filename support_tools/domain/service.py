@@ -8,12 +8,10 @@ transaction, so a refusal or a failure never leaves a partial write behind.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from ..store.database import Store
 from . import (
     callbacks,
     cancellations,
@@ -27,34 +25,11 @@ from . import (
     verification,
 )
 from .caller import CallerState
-from .store.database import Store
-
-DEFAULT_POLICIES_DIR = Path(__file__).resolve().parent.parent / "prompts" / "policies"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class ShopRules:
-    return_window_days: int = 30
-    timezone: str = "Asia/Kolkata"  # support hours and return-window dates are in this zone
-    hours_start: time = time(9, 0)
-    hours_end: time = time(21, 0)
-    policies_dir: Path = field(default=DEFAULT_POLICIES_DIR)
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def local_date(self, moment: datetime) -> date:
-        """The calendar date of `moment` in the shop's time zone."""
-        return moment.astimezone(self.tz).date()
+from .rules import DEFAULT_RULES, ShopRules, utc_now
 
 
 class SupportService:
-    def __init__(self, store: Store, rules: ShopRules = ShopRules(), clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, store: Store, rules: ShopRules = DEFAULT_RULES, clock: Callable[[], datetime] = utc_now) -> None:
         self.store = store
         self.rules = rules
         self._clock = clock

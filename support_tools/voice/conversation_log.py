@@ -9,20 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .masking import mask_pii
+from ..masking import mask_pii
 
 # Tools whose success means the caller got what they came for.
-HELPFUL_TOOLS = frozenset(
-    {
-        "get_order_status",
-        "start_return",
-        "cancel_order",
-        "update_contact_details",
-        "schedule_callback",
-        "get_product_info",
-        "lookup_policy",
-    }
-)
+HELPFUL_TOOLS = frozenset({
+    "get_order_status", "start_return", "cancel_order",  # orders and returns
+    "update_contact_details", "schedule_callback",  # the customer's account
+    "get_product_info", "lookup_policy",  # open to every caller
+})
 
 
 def _now() -> datetime:

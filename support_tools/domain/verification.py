@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..store.database import Store
+from ..store.models import Customer, Order
 from .caller import MAX_VERIFICATION_ATTEMPTS, CallerState
 from .errors import SupportError
 from .normalize import normalize_order_number, normalize_postal_code
-from .store.database import Store
-from .store.models import Customer, Order
 
 if TYPE_CHECKING:
-    from .service import ShopRules
+    from .rules import ShopRules
 
 NOT_VERIFIED = (
     "The caller is not verified yet, so I cannot discuss any order or account. Ask for one of "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from livekit.plugins import openai
 
-from .settings import Settings
+from ..settings import Settings
 
 
 def build_realtime_model(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from livekit.agents import Agent
 
+from ..settings import Settings
 from .prompts import greeting_instructions, system_instructions
-from .settings import Settings
 from .tools import ALL_TOOLS
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .service import ShopRules
-from .settings import ConfigError, Settings
-from .store.database import Store
-from .store.seed import seed_if_empty
+from ..domain.rules import ShopRules
+from ..settings import ConfigError, Settings
+from ..store.database import Store
+from ..store.seed import seed_if_empty
 
 
 def rules_from_settings(settings: Settings) -> ShopRules:

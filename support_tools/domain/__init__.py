@@ -1,0 +1,1 @@
+"""The shop's rules behind every support tool. Imports neither livekit nor the voice layer."""

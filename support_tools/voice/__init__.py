@@ -1,0 +1,1 @@
+"""The LiveKit layer: the agent, its function tools and everything that knows a session or a room."""
