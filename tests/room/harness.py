@@ -30,13 +30,14 @@ from aiohttp import web
 from livekit import api, rtc
 from sqlalchemy import select
 
-from support_tools.caller import CallerState
+from support_tools.domain.caller import CallerState
+from support_tools.domain.rules import ShopRules
+from support_tools.domain.service import SupportService
 from support_tools.escalation import verify_signature
 from support_tools.escalation.join_token import mint_join_token
-from support_tools.order_card import ORDER_CARD_TOPIC, build_order_card
-from support_tools.service import ShopRules, SupportService
 from support_tools.store.database import Store
 from support_tools.store.models import ConversationRecord, Customer, Order, Ticket
+from support_tools.voice.order_card import ORDER_CARD_TOPIC, build_order_card
 from tests.fake_azure import FakeAzureRealtime, Say, ScriptedResponse, ToolCall
 from tests.fake_azure import audio as pcm
 from tests.fake_azure.fixtures import wait_until
