@@ -53,9 +53,10 @@ SPOKEN_ANSWER = "I heard your question about an order."
 CALLBACK_OFFER = "Nobody is free right now; your ticket stays open. Shall I book a callback?"
 WEBHOOK_SECRET = "whsec-room-" + "r" * 24
 TRANSFER_TO = "tel:+918040001234"
-ESCALATION_TIMEOUT_S = 6
+ESCALATION_TIMEOUT_S = 8
 PRIYA_ORDER, PRIYA_PIN = "482913", "560001"  # shipped; the README's ready-to-try customer
 OTHER_ORDER = "300125"  # another customer's order (PIN 110001)
+_SAY_THIS = "Say this to the caller, in the caller's language:"
 _CALL = re.compile(r"^call (?P<name>\w+)\s*(?P<args>\{.*\})?\s*$", re.S)
 
 
@@ -75,12 +76,13 @@ class RoomBrain(FakeAzureRealtime):
         return "where is my order"
 
     def _decide(self, connection: Connection, request: dict[str, Any]) -> Say | ToolCall:
+        # A reply's instructions arrive after the session's own (the system prompt).
         instructions = str(request.get("instructions") or "")
         if "offer to book a callback" in instructions:
             return Say(CALLBACK_OFFER)
-        if instructions.startswith("Say this to the caller"):
-            return Say(instructions.split(": ", 1)[1])
-        if "Greet the caller" in instructions:
+        if _SAY_THIS in instructions:
+            return Say(instructions.split(_SAY_THIS, 1)[1].strip())
+        if "Greet the caller once" in instructions:
             return Say(GREETING)
         last = connection.items[-1] if connection.items else {}
         if last.get("type") == "function_call_output":
