@@ -3,7 +3,8 @@
 They run only inside the private network namespace of `scripts/netns-run.sh` (`make test` runs
 them there, see scripts/run-tests.sh); anywhere else they are skipped with the reason, so no WebRTC
 packet can ever leave 127.0.0.0/8. One double, one fake Azure service, one desk and ONE worker
-process serve the whole package: a worker start costs seconds.
+process serve the whole package: a worker start costs seconds. Every test module marks its tests
+`room` (`pytest -m room` / `-m "not room"` select them).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -21,14 +21,6 @@ from tests.livekit_server.fixtures import WorkerProcess
 from tests.livekit_server.netns import namespace_problem
 
 from .harness import AGENT_NAME, Desk, RoomBrain, StoreView, worker_env
-
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.room)
 
 
 @dataclass

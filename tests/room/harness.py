@@ -192,6 +192,14 @@ def room_url(lk: LiveKitServerDouble, room: str) -> str:
 
 
 @dataclass
+class Transcript:
+    sender: str
+    text: str
+    attributes: dict[str, str]
+    complete: bool = False
+
+
+@dataclass
 class Heard:
     at: float
     rms: float
@@ -204,7 +212,7 @@ class Caller:
 
     identity: str
     room: rtc.Room = field(default_factory=rtc.Room)
-    transcripts: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    transcripts: list[Transcript] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
     heard: list[Heard] = field(default_factory=list)
     joined_at: float = 0.0
@@ -227,9 +235,18 @@ class Caller:
         return self
 
     def _on_transcript(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        # Kept as it streams in, as an app shows it: a stream cut short (the sender left the
+        # room before its trailer) still shows what arrived.
+        entry = Transcript(sender, "", dict(reader.info.attributes or {}))
+        self.transcripts.append(entry)
+
         async def read() -> None:
-            text = await reader.read_all()
-            self.transcripts.append((sender, text, dict(reader.info.attributes or {})))
+            try:
+                async for chunk in reader:
+                    entry.text += chunk
+                entry.complete = True
+            except rtc.StreamError:
+                pass
 
         self._spawn(read())
 
@@ -256,7 +273,7 @@ class Caller:
 
     def said_by(self, identity: str | None = None) -> list[str]:
         """Final transcripts of what others said, in order (optionally one sender's only)."""
-        return [t for s, t, _ in self.transcripts if identity in (None, s)]
+        return [t.text for t in self.transcripts if identity in (None, t.sender)]
 
     def voiced(self, since: float = 0.0, min_rms: float = 300.0) -> list[Heard]:
         return [h for h in self.heard if h.at >= since and h.rms >= min_rms]

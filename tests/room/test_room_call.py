@@ -25,7 +25,7 @@ from .harness import (
     recording,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="package")
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.room]
 
 ORDER_TOOL = f'call get_order_status {{"order_number": "{PRIYA_ORDER}"}}'
 VERIFY_TOOL = (
@@ -54,8 +54,14 @@ async def test_registered_worker_is_dispatched_greets_and_transcribes(stack):
         # the greeting was heard, not silence
         assert caller.voiced(), "the caller heard only silence"
         assert {h.sender for h in caller.voiced()} == {agent_identity}
-        segment = next(a for s, t, a in caller.transcripts if t == GREETING)
-        assert segment.get("lk.transcription_final") == "true"
+        await wait_until(
+            lambda: any(t.text == GREETING and t.complete for t in caller.transcripts),
+            what="the greeting's transcript stream to end",
+        )
+        segment = next(t for t in caller.transcripts if t.text == GREETING and t.complete)
+        # the transcript is of the agent's published audio track
+        agent_tracks = set(caller.agents()[0].track_publications)
+        assert segment.attributes["lk.transcribed_track_id"] in agent_tracks
         assert agent.JobStatus.JS_RUNNING in job.statuses
 
 
@@ -64,7 +70,12 @@ async def test_spoken_turn_reaches_the_model_at_24khz_and_the_answer_is_heard(st
     speech, rate = recording()
     async with in_room(lk.url, caller_token(lk, "caller-speak", "room-speak"), "caller-speak") as caller:
         await wait_until(lambda: GREETING in caller.said_by(), timeout=30, what="the greeting")
+        flowing = brain.received_audio_ms()
         await caller.open_microphone()
+        # the agent subscribed to the microphone and the model hears it (silence so far)
+        await wait_until(
+            lambda: brain.received_audio_ms() > flowing + 300, timeout=20, what="audio to flow"
+        )
         before = len(brain.committed_audio)
         await caller.speak(speech, rate)
         await wait_until(lambda: SPOKEN_ANSWER in caller.said_by(), timeout=20, what="the answer")

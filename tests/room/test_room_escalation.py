@@ -28,7 +28,7 @@ from .harness import (
     token_for_another_room,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="package")
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.room]
 
 INTRODUCTION = "A colleague from our support team has just joined"
 TRANSFER_SENTENCE = "I'm transferring you to a colleague now"
