@@ -291,7 +291,8 @@ class Caller:
 
     async def open_microphone(self) -> None:
         """Publish a 48 kHz microphone that sends silence until `speak` queues speech."""
-        self._mic = rtc.AudioSource(48000, 1)
+        # A short queue: capture_frame returns about when the frame leaves (speech_ended_at).
+        self._mic = rtc.AudioSource(48000, 1, queue_size_ms=50)
         track = rtc.LocalAudioTrack.create_audio_track("microphone", self._mic)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)
