@@ -81,6 +81,7 @@ async def main(calls: int) -> None:
                         )
                         ended = c.speech_ended_at
                         assert ended is not None
+                        await wait_until(lambda c=c, e=ended: c.voiced(since=e), timeout=10)
                         answers.append(c.voiced(since=ended)[0].at - ended)
                     print(f"call {call + 1}: join {joins[-1] * 1000:.0f} ms, "
                           f"answer {answers[-1] * 1000:.0f} ms", flush=True)

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -440,7 +440,3 @@ class StoreView:
         caller = CallerState(session_id="expected-card")
         await service.trust_customer(caller, await self.customer_id_of(order_number))
         return build_order_card(await service.get_order_status(caller, order_number))
-
-
-def moment() -> datetime:
-    return datetime.now(UTC)
