@@ -372,6 +372,7 @@ class Participant:
 
     async def _on_update_metadata(self, request: rtc.UpdateParticipantMetadata) -> None:
         if not self.info.permission.can_update_metadata:
+            self.room.server.denied_updates.append((self.identity, dict(request.attributes)))
             await self.send(
                 rtc.SignalResponse(
                     request_response=rtc.RequestResponse(

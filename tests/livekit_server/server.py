@@ -44,6 +44,8 @@ class LiveKitServerDouble:
         self.rooms: dict[str, Room] = {}
         self.refused: list[RefusedJoin] = []
         self.packets: list[ReceivedPacket] = []
+        # (identity, attributes) of metadata updates refused for want of canUpdateOwnMetadata
+        self.denied_updates: list[tuple[str, dict[str, str]]] = []
         self.dispatcher = AgentDispatcher(self)
         self.twirp = TwirpApi(self)
         self.changed = asyncio.Event()  # set (and replaced) on every join and leave

@@ -4,8 +4,6 @@ destinations, attribute and metadata updates and their permission, removal with 
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from livekit import api, rtc
 from livekit.protocol import models
@@ -61,10 +59,15 @@ async def test_data_rpc_and_attributes_between_clients(stack):
         await wait_until(
             lambda: bob.remote_participants["alice"].attributes.get("role") == "tester", timeout=10
         )
-        with pytest.raises(Exception):  # noqa: B017 (the SDK's error type varies by version)
-            await bob.local_participant.set_attributes({"role": "human_agent"})
-        await asyncio.sleep(0)
+        await bob.local_participant.set_attributes({"role": "human_agent"})
+        await wait_until(lambda: lk.denied_updates, timeout=10, what="the refusal")
+        assert lk.denied_updates == [("bob", {"role": "human_agent"})]
         assert lk.participant("room-plain", "bob").info.attributes.get("role") is None
+        assert alice.remote_participants["bob"].attributes.get("role") is None
+        # every client went JOINED -> ACTIVE once its peer connection was up
+        assert {
+            p.info.state for p in lk.rooms["room-plain"].participants.values()
+        } == {models.ParticipantInfo.State.ACTIVE}
 
         # the server API updates a participant; everyone sees it
         lkapi = api.LiveKitAPI(lk.http_url, lk.api_key, lk.api_secret)
