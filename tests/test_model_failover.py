@@ -170,6 +170,17 @@ async def test_the_primary_killed_mid_call_the_fallback_region_goes_on(regions, 
     assert "Traceback" not in caplog.text
 
 
+async def test_a_primary_that_refuses_the_connection_sends_the_session_to_the_fallback(regions, http_session):
+    primary, fallback = regions
+    primary.reject_next_connection(503, "Service unavailable")
+    env = azure_env(primary, AZURE_OPENAI_FALLBACK_ENDPOINT=fallback.endpoint)
+    fallback.script.say("Hello from the fallback.")
+    async with call(env, http_session, None, CallerState(session_id="refused")):
+        await fallback.wait_for_sent("response.done", timeout=10)
+    assert [r.status for r in primary.rejections] == [503]
+    assert primary.connections == [] and len(fallback.connections) == 1
+
+
 async def test_new_sessions_skip_a_region_that_failed_in_the_last_minute(regions, http_session):
     primary, fallback = regions
     env = azure_env(primary, AZURE_OPENAI_FALLBACK_ENDPOINT=fallback.endpoint)

@@ -75,5 +75,9 @@ async def save_record(state: Userdata) -> str | None:
 
 
 def start_spool(state: Userdata) -> None:
-    """Write this session's record to its spool file as the call goes (spool.py)."""
-    state.spool = attach_spool(state.log, state.caller, state.settings.spool_dir)
+    """Write this session's record to its spool file as the call goes (spool.py). A spool that
+    cannot be written (a read-only or full disk) leaves the call going: the store still gets it."""
+    try:
+        state.spool = attach_spool(state.log, state.caller, state.settings.spool_dir)
+    except OSError as error:
+        logger.warning("no spool file for session %s (%s)", state.caller.session_id, type(error).__name__)
