@@ -54,7 +54,7 @@ class SessionSpool:
         self._written_caller: tuple[str | None, ...] = (None, None, caller.room)
         self._append({
             "kind": "session", "session_id": caller.session_id, "room": caller.room,
-            "started_at": started_at.isoformat(),
+            "started_at": started_at.isoformat(), "pid": os.getpid(),  # which process writes it
         })
 
     def _append(self, line: dict[str, Any], *, sync: bool = False) -> None:

@@ -47,7 +47,7 @@ async def stack(private_network, tmp_path_factory) -> AsyncIterator[Stack]:
         worker = WorkerProcess(
             lk,
             ["agent.py", "dev"],
-            worker_env(brain, database_url, desk),
+            {**worker_env(brain, database_url, desk), "SHOPME_SPOOL_DIR": str(base / "spool")},
             base / "worker.log",
             AGENT_NAME,
         )
