@@ -35,6 +35,7 @@ _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\
 MIN_PHONE_DIGITS = 8  # the tools accept 8 to 15; longer runs (card numbers) are masked too
 MAX_SEPARATOR_RUN = 3
 _BLOCKED = "\x00"
+_DIGIT = re.compile(r"\d")  # any script's decimal digits, as str.isdecimal
 
 
 def _ascii_digit(ch: str) -> str:
@@ -137,7 +138,9 @@ def mask_pii(text: str) -> str:
     for match in _SHOP_DATE_TIME.finditer(decoded):
         scan[match.start():match.end()] = _BLOCKED * (match.end() - match.start())
     scanned = "".join(scan)
-    for start, end in _phone_runs(scanned):
+    # Most text (a question, a tool's answer) has too few digits for any phone number.
+    phone_runs = _phone_runs(scanned) if len(_DIGIT.findall(scanned)) >= MIN_PHONE_DIGITS else []
+    for start, end in phone_runs:
         replacements.append((start, end, mask_phone(decoded[start:end])))
     if not replacements:
         return text

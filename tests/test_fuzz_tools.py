@@ -123,6 +123,9 @@ class Fuzzer:
         except (SupportError, ArgumentsRefused) as refusal:
             self.refused += 1
             assert_projects_sentence(refusal.message)
+            echoed = [v for v in (arguments or {}).values() if isinstance(v, str) and len(v.strip()) >= 12
+                      and v.strip() in refusal.message]
+            assert not echoed, f"the refusal repeats the input: {refusal.message}"
             after = self.runner.run(snapshot(self.store))
             if refusal.message in (VERIFY_FAILED, VERIFY_THROTTLED):
                 # a wrong guess is counted on purpose (throttling across sessions): only that
