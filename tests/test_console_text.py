@@ -44,6 +44,8 @@ def console_env(fake: FakeAzureRealtime, database_url: str) -> dict[str, str]:
         "AZURE_OPENAI_API_KEY": fake.api_key,
         "AZURE_OPENAI_DEPLOYMENT": DEPLOYMENT,
         "DATABASE_URL": database_url,
+        # next to the test's database: a record left by one test never lands in another's store
+        "SHOPME_SPOOL_DIR": str(Path(database_url.split(":///", 1)[1]).parent / "spool"),
         "SHOPME_ENV_FILE": "/nonexistent",
         "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",
     }
