@@ -282,7 +282,10 @@ async def test_console_says_one_line_and_exits_1_when_no_region_is_left(tmp_path
         async with ConsoleProcess.spawn(console_env(fake, database_url)) as console:
             await ready_console(console, fake)
             await fake.aclose()  # the only region dies
-            await poll_until(lambda: console.process.poll() is not None, timeout=120, what="the console to exit")
+            try:
+                await poll_until(lambda: console.process.poll() is not None, timeout=120, what="the console to exit")
+            except AssertionError as error:
+                raise AssertionError(f"{error}; the console showed:\n{console.output[-4000:]}") from None
             await console._drain()
             output, code = console.output, console.process.returncode
     finally:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
+import threading
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -97,7 +97,9 @@ def end_console_after_outage(state: Userdata) -> None:
     if state.log.forced_outcome != MODEL_UNAVAILABLE or _ConsoleOutcome.ended_by_outage:
         return
     _ConsoleOutcome.ended_by_outage = True
-    os.kill(os.getpid(), signal.SIGINT)
+    # To the main thread, as Ctrl-C would be: the console's job runs in another thread, and a
+    # signal the kernel hands to that thread would leave the main thread blocked on its input.
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
 
 def console_exit_code() -> int:
