@@ -1,0 +1,71 @@
+"""Logs for machines and people.
+
+`python agent.py start` writes one JSON object per line (livekit-agents' JSON formatter); `dev`
+and `console` keep the framework's human-readable lines. On top of that, in every mode:
+
+- every line logged while a call runs carries `job_id`, `room` and `session_id`
+  (`call_log_fields`, set through livekit-agents' `JobContext.log_context_fields`);
+- every line is masked before any handler writes it (`MaskPersonalData`): emails and phone
+  numbers in the message, in extra fields (room names of phone calls hold the caller's number)
+  and in tracebacks.
+
+Job processes send their records to the worker's own process, whose handlers write them, so the
+mask on those handlers covers both.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..masking import mask_pii
+
+# LogRecord's own attributes: everything else on a record is an extra field.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+_TRACEBACK_FORMATTER = logging.Formatter()
+
+
+def call_log_fields(*, job_id: str, room: str | None, session_id: str) -> dict[str, str]:
+    """The fields every log line of one call carries."""
+    return {"job_id": job_id, "room": room or "", "session_id": session_id}
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_masked(item) for item in value)
+    return value
+
+
+class MaskPersonalData(logging.Filter):
+    """A handler filter: the record leaves with emails and phone numbers masked everywhere."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)  # a malformed call still logs, unformatted
+        record.msg, record.args = mask_pii(message), None
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                setattr(record, key, _masked(value))
+        if record.exc_info:
+            # Formatters print exc_text when set and exc_info is gone: the masked text only.
+            record.exc_text = _TRACEBACK_FORMATTER.formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = mask_pii(record.exc_text)
+        return True
+
+
+def mask_personal_data_in_handlers(root: logging.Logger | None = None) -> None:
+    """Put the mask on every handler of the root logger (once each)."""
+    for handler in (root or logging.getLogger()).handlers:
+        if not any(isinstance(f, MaskPersonalData) for f in handler.filters):
+            handler.addFilter(MaskPersonalData())
