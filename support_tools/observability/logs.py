@@ -16,9 +16,10 @@ mask on those handlers covers both.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from ..masking import mask_pii
+from ..masking import mask_phone, mask_pii
 
 # LogRecord's own attributes: everything else on a record is an extra field.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -26,11 +27,19 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
     "asctime",
 }
 _TRACEBACK_FORMATTER = logging.Formatter()
+# LiveKit SIP dispatch rules name a phone call's room after the caller's number, glued to the
+# prefix and suffix by underscores (`call_+919876543210_aBcD`), which free-text masking keeps.
+_NUMBER_IN_ROOM_NAME = re.compile(r"\+?\d{8,15}")
+_ROOM_FIELDS = frozenset({"room", "room_name"})
+
+
+def mask_room_name(room: str) -> str:
+    return _NUMBER_IN_ROOM_NAME.sub(lambda m: mask_phone(m.group(0)), room)
 
 
 def call_log_fields(*, job_id: str, room: str | None, session_id: str) -> dict[str, str]:
     """The fields every log line of one call carries."""
-    return {"job_id": job_id, "room": room or "", "session_id": session_id}
+    return {"job_id": job_id, "room": mask_room_name(room or ""), "session_id": session_id}
 
 
 def _masked(value: Any) -> Any:
@@ -53,7 +62,9 @@ class MaskPersonalData(logging.Filter):
             message = str(record.msg)  # a malformed call still logs, unformatted
         record.msg, record.args = mask_pii(message), None
         for key, value in list(vars(record).items()):
-            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+            if key in _ROOM_FIELDS and isinstance(value, str):
+                setattr(record, key, mask_room_name(value))
+            elif key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
                 setattr(record, key, _masked(value))
         if record.exc_info:
             # Formatters print exc_text when set and exc_info is gone: the masked text only.
