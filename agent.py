@@ -34,7 +34,7 @@ from support_tools.domain.errors import SupportError  # noqa: E402
 from support_tools.domain.service import SupportService  # noqa: E402
 from support_tools.observability.logs import (  # noqa: E402
     call_log_fields,
-    mask_personal_data_in_handlers,
+    prepare_log_handlers,
 )
 from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, load_settings  # noqa: E402
 from support_tools.store.database import Store  # noqa: E402
@@ -56,8 +56,8 @@ for _driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
 AGENT_NAME = os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME
 # Capacity, load, drain, health and metrics ports: support_tools/voice/worker_options.py.
 server = AgentServer(**agent_server_options_from_env(AGENT_NAME))
-# The job processes' log records are written by this process's handlers: mask them there.
-server.on("worker_started", mask_personal_data_in_handlers)
+# The job processes' log records are written by this process's handlers: call fields and masks there.
+server.on("worker_started", prepare_log_handlers)
 
 
 @server.rtc_session(agent_name=AGENT_NAME)

@@ -13,7 +13,7 @@ from livekit.agents.cli.log import JsonFormatter
 from support_tools.observability.logs import (
     MaskPersonalData,
     call_log_fields,
-    mask_personal_data_in_handlers,
+    prepare_log_handlers,
 )
 
 EMAIL, PHONE = "priya.sharma@example.com", "+91 98765 43210"
@@ -25,8 +25,8 @@ def capture(formatter: logging.Formatter) -> tuple[logging.Logger, io.StringIO]:
     handler.setFormatter(formatter)
     root = logging.Logger("test-root")
     root.addHandler(handler)
-    mask_personal_data_in_handlers(root)
-    mask_personal_data_in_handlers(root)  # idempotent: one mask per handler
+    prepare_log_handlers(root)
+    prepare_log_handlers(root)  # idempotent: one mask per handler
     assert sum(isinstance(f, MaskPersonalData) for f in handler.filters) == 1
     return root, stream
 
@@ -63,6 +63,15 @@ def test_a_human_readable_line_is_masked_too() -> None:
     assert text.startswith("ERROR order 482913 for ******3210")  # order numbers stay readable
     assert "RuntimeError: p***@example.com" in text
     assert EMAIL not in text and "98765" not in text
+
+
+def test_the_frameworks_lines_about_a_job_carry_its_session_id() -> None:
+    logger, stream = capture(JsonFormatter())
+    logger.info("process exiting", extra={"job_id": "AJ_9", "room": "room-1"})
+    logger.info("worker started")
+    about_job, worker_only = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert about_job["session_id"] == "AJ_9"
+    assert "session_id" not in worker_only
 
 
 def test_a_malformed_log_call_still_logs() -> None:

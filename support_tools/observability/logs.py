@@ -4,7 +4,8 @@
 and `console` keep the framework's human-readable lines. On top of that, in every mode:
 
 - every line logged while a call runs carries `job_id`, `room` and `session_id`
-  (`call_log_fields`, set through livekit-agents' `JobContext.log_context_fields`);
+  (`call_log_fields`, set through livekit-agents' `JobContext.log_context_fields`), and so do
+  the framework's lines about that call in the worker's own process (`SessionIdOfJob`);
 - every line is masked before any handler writes it (`MaskPersonalData`): emails and phone
   numbers in the message, in extra fields (room names of phone calls hold the caller's number)
   and in tracebacks.
@@ -75,8 +76,20 @@ class MaskPersonalData(logging.Filter):
         return True
 
 
-def mask_personal_data_in_handlers(root: logging.Logger | None = None) -> None:
-    """Put the mask on every handler of the root logger (once each)."""
+class SessionIdOfJob(logging.Filter):
+    """livekit-agents' own lines about a job (written by the worker's process) carry `job_id`
+    and `room`; a call's session id is its job id, so they get `session_id` too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job_id = getattr(record, "job_id", None)
+        if job_id and not hasattr(record, "session_id"):
+            record.session_id = job_id
+        return True
+
+
+def prepare_log_handlers(root: logging.Logger | None = None) -> None:
+    """Put the call fields and the mask on every handler of the root logger (once each)."""
     for handler in (root or logging.getLogger()).handlers:
-        if not any(isinstance(f, MaskPersonalData) for f in handler.filters):
-            handler.addFilter(MaskPersonalData())
+        for kind in (SessionIdOfJob, MaskPersonalData):
+            if not any(isinstance(f, kind) for f in handler.filters):
+                handler.addFilter(kind())
