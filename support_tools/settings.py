@@ -17,9 +17,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///shopme.db"
 DEFAULT_AGENT_NAME = "shopme-support"
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
-# Worker capacity, from bench/bench_session_cost.py on the 2-core development machine (README,
+# Worker capacity, from bench/bench_room_capacity.py on the 2-core development machine (README,
 # "Run it in a cluster"): calls a worker takes before it reports itself full to LiveKit.
-DEFAULT_MAX_SESSIONS = 8
+DEFAULT_MAX_SESSIONS = 14
 DEFAULT_DRAIN_TIMEOUT_S = 900  # a support call rarely runs longer; Kubernetes grace period is above
 DEFAULT_IDLE_PROCESSES = 2  # warm job processes; livekit-agents' default is the host's core count
 DEFAULT_JOB_MEMORY_WARN_MB = 400  # about 2.5x a measured job process

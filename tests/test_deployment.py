@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from support_tools.observability import metrics
-from support_tools.settings import load_settings
+from support_tools.settings import DEFAULT_MAX_SESSIONS, load_settings
 
 from .conftest import ROOT
 
@@ -30,8 +30,11 @@ SECRET_SETTINGS = {
     "AZURE_OPENAI_API_KEY", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "DATABASE_URL",
     "ESCALATION_WEBHOOK_URL", "ESCALATION_WEBHOOK_SECRET",
 }
-# bench/bench_session_cost.py: resident memory of one job process with a call (process layout).
-MEASURED_JOB_PROCESS_MB = 160
+# bench/bench_room_capacity.py on the 2-core machine: an idle `start` worker's private memory,
+# and what each call adds (its job process), and the CPU share of a core a call takes.
+MEASURED_IDLE_WORKER_MB = 200
+MEASURED_MB_PER_CALL = 70
+MEASURED_CORES_PER_CALL = 0.09
 
 
 # --- the image -----------------------------------------------------------------------------------
@@ -179,12 +182,14 @@ def test_drain_fits_in_the_grace_period_and_probes_use_the_health_port(k8s) -> N
     assert annotations["prometheus.io/port"] == config["SHOPME_METRICS_PORT"]
 
 
-def test_memory_covers_a_full_worker_at_the_measured_cost_per_call(k8s) -> None:
-    config = k8s["ConfigMap/shopme-worker"]["data"]
+def test_resources_cover_a_full_worker_at_the_measured_cost_per_call(k8s) -> None:
+    calls = int(k8s["ConfigMap/shopme-worker"]["data"]["SHOPME_MAX_SESSIONS"])
     resources = worker_container(k8s)["resources"]
-    processes = int(config["SHOPME_MAX_SESSIONS"]) + int(config["SHOPME_IDLE_PROCESSES"]) + 1
     requested_mb = int(resources["requests"]["memory"].removesuffix("Gi")) * 1024
-    assert requested_mb >= processes * MEASURED_JOB_PROCESS_MB
+    assert requested_mb >= MEASURED_IDLE_WORKER_MB + calls * MEASURED_MB_PER_CALL
+    requested_cores = int(resources["requests"]["cpu"].removesuffix("m")) / 1000
+    assert requested_cores >= calls * MEASURED_CORES_PER_CALL
+    assert calls == DEFAULT_MAX_SESSIONS  # the cluster runs the measured default
 
 
 def test_autoscaler_and_budget_target_the_workers_on_active_sessions(k8s) -> None:

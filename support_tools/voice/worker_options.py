@@ -58,8 +58,8 @@ def agent_server_options(worker: WorkerSettings, agent_name: str) -> dict[str, A
         else ServerEnvOption(dev_default=0, prod_default=DEFAULT_IDLE_PROCESSES)
     )
     return {
-        # One process per call (bench/bench_session_cost.py): a crash, a leak or a slow tool in
-        # one call cannot stall or take down the others, for about 110 MB per call.
+        # One process per call (README "Run it in a cluster"): a crash, a leak or a slow tool in
+        # one call cannot stall or take down the others, for about 65 MB more per call.
         "job_executor_type": JobExecutorType.PROCESS,
         "load_fnc": SessionLoad(worker.max_sessions, agent_name),
         "load_threshold": load_threshold(worker.max_sessions),
