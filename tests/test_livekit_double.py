@@ -8,10 +8,12 @@ double in tests/room/.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import jwt
@@ -276,3 +278,17 @@ async def test_signalling_refuses_before_any_media(livekit_server):
         "token is for another room",
     ]
     assert lk.rooms == {}
+
+
+def test_the_product_never_imports_the_test_instruments():
+    root = Path(__file__).resolve().parent.parent / "support_tools"
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "tests"]
+    assert offenders == []

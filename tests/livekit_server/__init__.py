@@ -13,7 +13,7 @@ What it does
                 (a `room` query parameter naming another room is refused). Refusals are kept in
                 `lk.refused`. JoinResponse, JOINED -> ACTIVE once the peer connection is up,
                 leave with a disconnect reason (`lk.left(room)`), attributes/metadata updates
-                (only with `canUpdateOwnMetadata`), audio relayed between participants through
+                (only with `canUpdateOwnMetadata`; refusals in `lk.denied_updates`), audio relayed between participants through
                 aiortc's MediaRelay, data packets (text streams, publish_data, RPC) relayed with
                 `destination_identities` honoured (every relayed packet in `lk.packets`).
     /agent      the agent worker protocol: register, availability, assignment with a minted job

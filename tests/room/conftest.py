@@ -9,7 +9,6 @@ process serve the whole package: a worker start costs seconds. Every test module
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -62,4 +61,3 @@ async def stack(private_network, tmp_path_factory) -> AsyncIterator[Stack]:
             if store is not None:
                 await store.aclose()
             await desk.aclose()
-            await asyncio.sleep(0)
