@@ -305,3 +305,16 @@ async def test_a_session_ends_by_how_the_call_ended(handoff, outcome) -> None:
 
     assert watched.ended(_state(handoff)) == outcome
     assert deltas.of("shopme_sessions_ended_total", outcome=outcome) == 1
+
+
+async def test_a_dropped_model_connection_counts_one_reconnect(fake_azure, http_session) -> None:
+    fake, deltas = fake_azure, Deltas()
+    fake.script.say("Hello.")
+    async with agent_session(fake, http_session) as run:
+        SessionMetrics().watch_model(run.session)  # as the worker's entrypoint does after start
+        await fake.wait_for_sent("response.done")
+        await fake.drop_connection()
+        await fixtures.wait_until(lambda: len(fake.connections) == 2, timeout=20, what="a reconnect")
+        await fixtures.wait_until(
+            lambda: deltas.of("shopme_model_reconnects_total") == 1, timeout=10, what="the count"
+        )
