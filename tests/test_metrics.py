@@ -15,7 +15,7 @@ import pytest
 from livekit.agents import AgentSession, CloseEvent, CloseReason, ErrorEvent, MetricsCollectedEvent
 from livekit.agents.llm import RealtimeModelError
 from livekit.agents.metrics import RealtimeModelMetrics
-from prometheus_client import REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 from support_tools.domain.caller import CallerState
 from support_tools.domain.rules import ShopRules
@@ -85,14 +85,15 @@ ALLOWED_LABEL_VALUES = {
 
 def test_metric_names_follow_prometheus_conventions() -> None:
     for metric in metrics.ALL_METRICS:
-        name = metric._name
-        assert name.startswith("shopme_"), name
+        [family] = metric.collect()
+        assert family.name.startswith("shopme_"), family.name
+        assert set(metric._labelnames) <= set(ALLOWED_LABEL_VALUES), family.name
         if isinstance(metric, Counter):
-            assert not name.endswith("_total")  # prometheus_client adds it to the sample name
-            assert f"{name}_total" in generate_latest(REGISTRY).decode() or metric._labelnames
+            assert all(s.name.endswith(("_total", "_created")) for s in family.samples), family.name
         if isinstance(metric, Histogram):
-            assert name.endswith("_seconds"), name
-        assert set(metric._labelnames) <= set(ALLOWED_LABEL_VALUES), name
+            assert family.name.endswith("_seconds"), family.name
+        if isinstance(metric, Gauge):
+            assert not family.name.endswith(("_total", "_seconds")), family.name
 
 
 def assert_no_personal_data_in_labels() -> None:
