@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 import asyncpg
 import pytest
 import pytest_asyncio
+from livekit import api
 from livekit.protocol import agent
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -102,6 +103,7 @@ class Cluster:
     brain: RoomBrain
     desk: Desk
     store: StoreView
+    store_url: str
     workers: list[WorkerProcess]
     metrics_ports: dict[str, int]  # worker id -> its SHOPME_METRICS_PORT
 
@@ -149,7 +151,7 @@ async def cluster(private_network, tmp_path_factory) -> AsyncIterator[Cluster]:
                     await worker.start()
                     ports[worker.worker_id or ""] = metrics_port
                 store = await StoreView.open(database.url)
-                yield Cluster(lk, brain, desk, store, workers, ports)
+                yield Cluster(lk, brain, desk, store, database.url, workers, ports)
             finally:
                 for worker in workers:
                     await worker.stop()
@@ -355,6 +357,51 @@ async def test_six_calls_spread_over_both_workers_and_a_full_worker_gets_no_job(
         await greeted(extra)
         for worker_id in ids:
             assert most_at_once([j for j in lk.jobs.values() if j.worker_id == worker_id]) <= CAPACITY
+
+
+# --- a call longer than the drain timeout ---------------------------------------------------------
+
+
+async def test_a_call_outlasting_the_drain_timeout_is_ended_with_its_record_and_the_worker_exits_0(
+    cluster: Cluster, tmp_path
+) -> None:
+    """Its own worker, under another agent name, so that only it gets this call."""
+    lk, store = cluster.lk, cluster.store
+    name = "shopme-drain-test"
+    env = {
+        **worker_env(cluster.brain, cluster.store_url, cluster.desk),
+        "AGENT_NAME": name,
+        "SHOPME_HEALTH_PORT": str(free_port()),
+        "SHOPME_DRAIN_TIMEOUT_S": "3",
+        "SHOPME_IDLE_PROCESSES": "1",
+    }
+    worker = WorkerProcess(lk, ["agent.py", "start"], env, tmp_path / "drain.log", name)
+    await worker.start()
+    try:
+        token = (
+            api.AccessToken(lk.api_key, lk.api_secret)
+            .with_identity("caller-long")
+            .with_grants(api.VideoGrants(room_join=True, room="room-long"))
+            .with_room_config(api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=name)]))
+            .to_jwt()
+        )
+        async with in_room(lk.url, token, "caller-long") as caller:
+            job = await job_for(lk, "room-long")
+            assert job.worker_id == worker.worker_id
+            await greeted(caller)
+            assert worker.process is not None
+            worker.process.send_signal(signal.SIGTERM)
+            # the caller stays on: after 3 s the worker ends the call and exits 0
+            for _ in range(600):
+                if worker.process.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert worker.process.returncode == 0, worker.log()[-3000:]
+            await wait_until(lambda: not caller.agents(), timeout=30, what="the agent to leave")
+        [record] = await store.records(job.id)
+        assert record.room == "room-long"
+    finally:
+        await worker.stop()
 
 
 # --- SIGTERM during a call (last: it ends a worker) ------------------------------------------------
