@@ -141,7 +141,6 @@ async def main(sessions: int, seconds: float) -> None:
 
     cores = os.cpu_count() or 1
     async with FakeAzureRealtime(api_key="bench-key", pace=1.0) as fake:
-        idle = await run_host(fake.endpoint, 0, 3)
         per_process = await asyncio.gather(
             *(run_host(fake.endpoint, 1, seconds) for _ in range(sessions))
         )
@@ -151,17 +150,17 @@ async def main(sessions: int, seconds: float) -> None:
         return statistics.median(host[key] for host in per_process)
 
     process_cpu = mid("cpu_share")
-    thread_mb = (threaded["uss_mb"] - idle["uss_mb"]) / sessions
+    # What each call beyond the first adds to a process that already holds one.
+    thread_mb = (threaded["uss_mb"] - mid("uss_mb")) / max(sessions - 1, 1)
     thread_cpu = threaded["cpu_share"] / sessions
     print(f"machine: {cores} cores; {sessions} calls of {seconds:.0f} s each, caller always talking")
-    print(f"idle process (interpreter + worker imports): USS {idle['uss_mb']:.0f} MB, PSS {idle['pss_mb']:.0f} MB")
     print(
         f"process layout, per call (median of {sessions} processes): USS {mid('uss_mb'):.0f} MB, "
         f"PSS {mid('pss_mb'):.0f} MB, RSS {mid('rss_mb'):.0f} MB, CPU {process_cpu * 100:.1f}% of a core"
     )
     print(
-        f"thread layout, {sessions} calls in one process: USS {threaded['uss_mb']:.0f} MB; per call "
-        f"+{thread_mb:.1f} MB, CPU {thread_cpu * 100:.1f}% of a core"
+        f"thread layout, {sessions} calls in one process: USS {threaded['uss_mb']:.0f} MB; each call "
+        f"after the first +{thread_mb:.1f} MB, CPU {thread_cpu * 100:.1f}% of a core per call"
     )
     # Keep a third of the machine for WebRTC media, the worker's own process and bursts.
     budget = cores * (2 / 3)
