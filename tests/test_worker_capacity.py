@@ -151,6 +151,18 @@ def http_get(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+def scrape(port: int | None) -> str:
+    """GET /metrics. prometheus_client's multiprocess reader fails (HTTP 500) when it meets a
+    metrics file that a starting job process has created but not yet sized; the next scrape
+    reads it, as Prometheus's next one would."""
+    for _ in range(10):
+        status, body = http_get(f"http://127.0.0.1:{port}/metrics")
+        if status != 500:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"/metrics kept failing: {body[:200]}")
+
+
 def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "LIVEKIT_", "SHOPME_"))}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -197,7 +209,7 @@ class Worker:
         raise AssertionError(f"worker not serving after {timeout}s:\n{self.output()[-3000:]}")
 
     def metrics(self) -> str:
-        return http_get(f"http://127.0.0.1:{self.metrics_port}/metrics")[1]
+        return scrape(self.metrics_port)
 
     def stop(self) -> int:
         if self.process.poll() is None:

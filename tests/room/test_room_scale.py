@@ -18,7 +18,6 @@ import os
 import secrets
 import signal
 import socket
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -33,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.fake_azure.fixtures import wait_until
 from tests.livekit_server import LiveKitServerDouble
 from tests.livekit_server.fixtures import WorkerProcess
+from tests.test_worker_capacity import scrape
 
 from .harness import (
     AGENT_NAME,
@@ -112,8 +112,7 @@ class Cluster:
 
     def scrape(self, worker_id: str | None) -> dict[tuple[str, tuple], float]:
         port = self.metrics_ports[worker_id or ""]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
-            text = response.read().decode()
+        text = scrape(port)
         return {
             (sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(text)
