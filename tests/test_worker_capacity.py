@@ -152,9 +152,9 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 def scrape(port: int | None) -> str:
-    """GET /metrics. prometheus_client's multiprocess reader fails (HTTP 500) when it meets a
-    metrics file that a starting job process has created but not yet sized; the next scrape
-    reads it, as Prometheus's next one would."""
+    """GET /metrics, again after an HTTP 500: one was seen once while job processes were starting
+    (in prometheus_client's multiprocess reader, cause not pinned down); Prometheus, too, simply
+    scrapes again. A 500 that persists fails the test."""
     for _ in range(10):
         status, body = http_get(f"http://127.0.0.1:{port}/metrics")
         if status != 500:
