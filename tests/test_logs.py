@@ -78,3 +78,15 @@ def test_a_malformed_log_call_still_logs() -> None:
     logger, stream = capture(logging.Formatter("%(message)s"))
     logger.warning("two placeholders %s %s", "one only")
     assert "two placeholders" in stream.getvalue()
+
+
+def test_a_value_that_cannot_be_masked_is_withheld_and_the_log_call_still_succeeds() -> None:
+    looping: list = [EMAIL]
+    looping.append(looping)  # masking it never ends
+
+    logger, stream = capture(JsonFormatter())
+    logger.info("caller %s", PHONE, extra={"email": EMAIL, "contacts": looping})
+    entry = json.loads(stream.getvalue())
+    assert entry["message"] == "(log line withheld: it could not be masked)"
+    assert entry["email"] == entry["contacts"] == "(withheld)"
+    assert EMAIL not in stream.getvalue() and "98765" not in stream.getvalue()

@@ -28,6 +28,7 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
     "asctime",
 }
 _TRACEBACK_FORMATTER = logging.Formatter()
+WITHHELD = "(withheld)"
 # LiveKit SIP dispatch rules name a phone call's room after the caller's number, glued to the
 # prefix and suffix by underscores (`call_+919876543210_aBcD`), which free-text masking keeps.
 _NUMBER_IN_ROOM_NAME = re.compile(r"\+?\d{8,15}")
@@ -49,7 +50,7 @@ def _masked(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _masked(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_masked(item) for item in value)
+        return [_masked(item) for item in value]
     return value
 
 
@@ -57,6 +58,19 @@ class MaskPersonalData(logging.Filter):
     """A handler filter: the record leaves with emails and phone numbers masked everywhere."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            self._mask(record)
+        except Exception:
+            # A log call must never fail because of its mask, nor leak what it could not mask.
+            record.msg, record.args = "(log line withheld: it could not be masked)", None
+            record.exc_info = record.exc_text = None
+            for key in list(vars(record)):
+                if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                    setattr(record, key, WITHHELD)
+        return True
+
+    @staticmethod
+    def _mask(record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
         except Exception:
@@ -73,7 +87,6 @@ class MaskPersonalData(logging.Filter):
             record.exc_info = None
         if record.exc_text:
             record.exc_text = mask_pii(record.exc_text)
-        return True
 
 
 class SessionIdOfJob(logging.Filter):
