@@ -11,11 +11,12 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..store.database import Store
 from ..store.models import Customer, Order
+from . import lookups
 from .caller import MAX_VERIFICATION_ATTEMPTS, CallerState
 from .errors import SupportError
 from .normalize import normalize_order_number, normalize_postal_code
@@ -45,7 +46,6 @@ ORDER_NOT_FOUND = (
 )
 UNKNOWN_CUSTOMER = "That customer account is not known to the shop."
 CUSTOMER_ID = re.compile(r"^CUS-\d{5,9}$")
-ORDERS_LISTED = 10
 
 
 def _postal_key(code: str) -> str:
@@ -82,17 +82,10 @@ async def find_own_order(
     return order
 
 
-async def customer_overview(session: AsyncSession, customer: Customer, rules: ShopRules) -> dict[str, Any]:
-    """First name and the customer's orders (number, status, date), newest first; nothing else personal."""
-    rows = (
-        await session.execute(
-            select(Order.number, Order.status, Order.placed_at)
-            .where(Order.customer_id == customer.id)
-            .order_by(Order.placed_at.desc(), Order.id.desc())
-            .limit(ORDERS_LISTED)
-        )
-    ).all()
-    total = await session.scalar(select(func.count()).select_from(Order).where(Order.customer_id == customer.id))
+async def customer_overview(store: Store, customer: Row, rules: ShopRules) -> dict[str, Any]:
+    """First name and the customer's orders (number, status, date), newest first; nothing else
+    personal. `customer` is a row of `lookups.ORDER_OWNER` or `lookups.CUSTOMER_BY_PUBLIC_ID`."""
+    rows = await store.all(lookups.RECENT_ORDERS, customer_key=customer.customer_key)
     result: dict[str, Any] = {
         "verified": True,
         "first_name": customer.first_name,
@@ -101,7 +94,8 @@ async def customer_overview(session: AsyncSession, customer: Customer, rules: Sh
             for r in rows
         ],
     }
-    if total and total > len(rows):
+    total = rows[0].orders_total if rows else 0
+    if total > len(rows):
         result["more_orders"] = total - len(rows)
     return result
 
@@ -129,25 +123,17 @@ async def _verify_customer(
         raise SupportError(VERIFY_LOCKED)
     number = normalize_order_number(order_number)
     postal = normalize_postal_code(postal_code)
-    async with store.session() as session:
-        row = (
-            await session.execute(
-                select(Order.delivery_postal_code, Customer)
-                .join(Customer, Customer.id == Order.customer_id)
-                .where(Order.number == number)
-            )
-        ).first()
-        matched = row is not None and _postal_key(row.delivery_postal_code) == postal
-        customer = row.Customer if matched else None
-        if caller.verified:
-            if customer is not None and customer.public_id == caller.customer_id:
-                return await customer_overview(session, customer, rules)
-            raise SupportError(ALREADY_VERIFIED_OTHER)
-        if customer is None:
-            caller.failed_verifications += 1
-            raise SupportError(VERIFY_LOCKED if caller.verification_locked else VERIFY_FAILED)
-        caller.customer_id = customer.public_id
-        return await customer_overview(session, customer, rules)
+    row = await store.first(lookups.ORDER_OWNER, number=number)
+    customer = row if row is not None and _postal_key(row.delivery_postal_code) == postal else None
+    if caller.verified:
+        if customer is not None and customer.public_id == caller.customer_id:
+            return await customer_overview(store, customer, rules)
+        raise SupportError(ALREADY_VERIFIED_OTHER)
+    if customer is None:
+        caller.failed_verifications += 1
+        raise SupportError(VERIFY_LOCKED if caller.verification_locked else VERIFY_FAILED)
+    caller.customer_id = customer.public_id
+    return await customer_overview(store, customer, rules)
 
 
 async def trust_customer(store: Store, caller: CallerState, customer_id: object, rules: ShopRules) -> dict[str, Any]:
@@ -157,12 +143,11 @@ async def trust_customer(store: Store, caller: CallerState, customer_id: object,
     public_id = customer_id.strip()
     if caller.verified and caller.customer_id != public_id:
         raise SupportError(ALREADY_VERIFIED_OTHER)
-    async with store.session() as session:
-        customer = await session.scalar(select(Customer).where(Customer.public_id == public_id))
-        if customer is None:
-            raise SupportError(UNKNOWN_CUSTOMER)
-        caller.customer_id = customer.public_id
-        return await customer_overview(session, customer, rules)
+    customer = await store.first(lookups.CUSTOMER_BY_PUBLIC_ID, public_id=public_id)
+    if customer is None:
+        raise SupportError(UNKNOWN_CUSTOMER)
+    caller.customer_id = customer.public_id
+    return await customer_overview(store, customer, rules)
 
 
 __all__ = [
