@@ -28,13 +28,12 @@ from support_tools.domain.caller import CallerState  # noqa: E402
 from support_tools.domain.errors import SupportError  # noqa: E402
 from support_tools.domain.service import SupportService  # noqa: E402
 from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, load_settings  # noqa: E402
-from support_tools.store.database import Store  # noqa: E402
 from support_tools.voice.agent import SupportAgent  # noqa: E402
 from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
-from support_tools.voice.model import build_realtime_model  # noqa: E402
 from support_tools.voice.recorder import attach_recorder, save_record  # noqa: E402
 from support_tools.voice.session import Userdata  # noqa: E402
-from support_tools.voice.startup import prepare_store, rules_from_settings  # noqa: E402
+from support_tools.voice.startup import prepare_store  # noqa: E402
+from support_tools.voice.worker_setup import server_options, take_prepared_call, worker_layout  # noqa: E402
 
 logger = logging.getLogger("shopme.worker")
 # The CLI logs at DEBUG in console and dev mode: the database drivers would print every statement
@@ -42,15 +41,18 @@ logger = logging.getLogger("shopme.worker")
 for _driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
     logging.getLogger(_driver).setLevel(logging.WARNING)
 
-server = AgentServer()
+# Calls as threads of one process by default, each runner prepared before its call arrives
+# (support_tools/voice/worker_setup.py; SHOPME_WORKER_LAYOUT=processes for a process per call).
+server = AgentServer(**server_options())
 
 
 @server.rtc_session(agent_name=os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME)
 async def entrypoint(ctx: JobContext) -> None:
-    settings = load_settings()
-    # The schema was created or upgraded once at start-up (prepare_store), not per call.
-    store = await Store.open(settings.database_url, migrate=False)
-    service = SupportService(store, rules_from_settings(settings))
+    # Settings, store engine and model object were built by the idle runner (worker_setup); the
+    # schema was created or upgraded once at start-up (prepare_store), not per call.
+    prepared = take_prepared_call(ctx.proc)
+    settings, store = prepared.settings, prepared.store
+    service = SupportService(store, prepared.rules)
     in_room = not ctx.is_fake_job()  # console mode runs in a mock room
     caller = CallerState(session_id=ctx.job.id)
     state = Userdata(settings=settings, service=service, caller=caller)
@@ -76,7 +78,7 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         await _trust_app_identity(service, caller, participant.attributes.get("customer_id"))
 
-    session = AgentSession[Userdata](llm=build_realtime_model(settings), userdata=state)
+    session = AgentSession[Userdata](llm=prepared.model, userdata=state)
     attach_recorder(session, state)
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
@@ -106,6 +108,7 @@ def _validate_or_exit(argv: list[str]) -> None:
         return  # --help, download-files, ...: nothing to validate
     try:
         settings = load_settings(need_livekit=command in ("dev", "start", "connect"))
+        worker_layout()
         asyncio.run(prepare_store(settings.database_url))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

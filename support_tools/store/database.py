@@ -157,20 +157,26 @@ class Store:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if self.backend == "postgresql" else engine
 
     @classmethod
+    def create(cls, url: str, *, search_path: str | None = None) -> Store:
+        """The store for `url` without touching the database (connections open on first use),
+        so a worker can build it before a call arrives. The schema must already be current."""
+        kwargs: dict[str, Any] = {}
+        # No pre-ping (a round trip per checkout): `read` and `write` retry once on a
+        # connection that turns out to be dead.
+        if url.startswith("postgresql") and search_path:
+            kwargs["connect_args"] = {"server_settings": {"search_path": search_path}}
+        engine = create_async_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        return cls(engine)
+
+    @classmethod
     async def open(cls, url: str, *, search_path: str | None = None, migrate: bool = True) -> Store:
         """Connect, then create or upgrade the schema. `search_path` (PostgreSQL only) puts the
         tables in that schema, which lets tests run side by side in one database. `migrate=False`
         skips the schema step (and its write lock) where start-up has already done it."""
-        kwargs: dict[str, Any] = {}
-        # No pre-ping (a round trip per checkout): `read` and `write` retry once on a
-        # connection that turns out to be dead.
-        if url.startswith("postgresql"):
-            if search_path:
-                kwargs["connect_args"] = {"server_settings": {"search_path": search_path}}
-        engine = create_async_engine(url, **kwargs)
-        if engine.dialect.name == "sqlite":
-            _configure_sqlite(engine)
-        store = cls(engine)
+        store = cls.create(url, search_path=search_path)
+        engine = store.engine
         if not migrate:
             return store
         try:
