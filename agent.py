@@ -31,6 +31,7 @@ from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, load_setting
 from support_tools.voice.agent import SupportAgent  # noqa: E402
 from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
 from support_tools.voice.recorder import attach_recorder, save_record  # noqa: E402
+from support_tools.voice.room_audio import caller_audio_input  # noqa: E402
 from support_tools.voice.session import Userdata  # noqa: E402
 from support_tools.voice.startup import prepare_store  # noqa: E402
 from support_tools.voice.worker_setup import server_options, take_prepared_call, worker_layout  # noqa: E402
@@ -74,7 +75,9 @@ async def entrypoint(ctx: JobContext) -> None:
         caller.room = ctx.room.name
         state.room, state.caller_identity = ctx.room, participant.identity
         room_options = room_io.RoomOptions(
-            participant_identity=participant.identity, close_on_disconnect=True
+            participant_identity=participant.identity,
+            close_on_disconnect=True,
+            audio_input=caller_audio_input(),
         )
         await _trust_app_identity(service, caller, participant.attributes.get("customer_id"))
 

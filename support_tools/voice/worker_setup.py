@@ -113,6 +113,11 @@ def prepare_call() -> PreparedCall:
 def prewarm(proc: JobProcess) -> None:
     """The runner's setup function: runs in an idle runner, before any job is assigned to it."""
     proc.userdata[_PREPARED_KEY] = prepare_call()
+    warm_process()
+
+
+def warm_process() -> None:
+    """One-time work of the first call in a process, done before a call waits on it."""
     warm_wire_models()
     warm_tool_schemas()
     # The native audio client starts on first use (hundreds of ms): start it here, not in a call.
