@@ -61,13 +61,6 @@ async def drive(checkout: Path, jobs: int, spacing: float, warm_s: float) -> Non
 
     await prepare_store(os.environ["DATABASE_URL"])
     server = agent.server
-    entrypoint = server._entrypoint_fnc  # noted when each job's entrypoint begins
-
-    async def noted_entrypoint(ctx):  # type: ignore[no-untyped-def]
-        print(f"entry {time.monotonic():.6f}", flush=True)
-        await entrypoint(ctx)
-
-    server._entrypoint_fnc = noted_entrypoint
     runner = asyncio.create_task(server.run(devmode=False, unregistered=True))
     await asyncio.sleep(warm_s)  # the idle pool warms up
     report_memory("idle")
