@@ -3,6 +3,7 @@
 #   libportaudio2  console mode (sounddevice is imported even with --text)
 #   espeak-ng, sox speech synthesised by the audio tests
 #   postgresql     the PostgreSQL server the store tests run against
+#   iproute2       `ip`: the private network namespace of the room-level tests
 set -euo pipefail
 
 need=()
@@ -10,6 +11,7 @@ ldconfig -p | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql)
+command -v ip >/dev/null || need+=(iproute2)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
