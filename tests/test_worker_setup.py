@@ -3,8 +3,10 @@ driver a worker loads."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import weakref
 
 import pytest
 from livekit.agents import JobExecutorType
@@ -101,3 +103,24 @@ async def test_a_call_takes_what_its_runner_prepared_and_the_next_builds_its_own
     finally:
         await first.store.close()
         await second.store.close()
+
+
+async def test_a_runner_prepared_while_a_call_runs_leaves_that_call_collectable(azure_env) -> None:
+    """A long-running worker prepares runners while calls run; ended calls must be freed."""
+    first, second = FakeProcess(), FakeProcess()
+    prewarm(first)  # type: ignore[arg-type]  (the worker's first runner, before any call)
+
+    class RunningCall:
+        pass
+
+    call = RunningCall()
+    call.itself = call  # a call's objects reference each other (sessions, tasks, callbacks)
+    still_there = weakref.ref(call)
+    prewarm(second)  # type: ignore[arg-type]  (the next runner, prepared during that call)
+    del call
+    gc.collect()
+    try:
+        assert still_there() is None
+    finally:
+        for runner in (first, second):
+            await take_prepared_call(runner).store.close()  # type: ignore[arg-type]

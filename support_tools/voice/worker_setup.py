@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,9 +123,20 @@ def warm_process() -> None:
     warm_tool_schemas()
     # The native audio client starts on first use (hundreds of ms): start it here, not in a call.
     rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
-    # Everything built so far lives as long as the process: keep it out of the garbage
-    # collector's full passes, which otherwise scan it all and stall every call for 100-200 ms.
-    gc.freeze()
+    _freeze_start_up_objects()
+
+
+_start_up_frozen = threading.Event()
+
+
+def _freeze_start_up_objects() -> None:
+    """Everything built before the first call lives as long as the process: keep it out of the
+    garbage collector's full passes, which otherwise scan it all and stall every call for
+    100-200 ms. Once per process, before any call: frozen objects are never collected, so a
+    later freeze would keep the calls then running (their cycles) for good."""
+    if not _start_up_frozen.is_set():
+        _start_up_frozen.set()
+        gc.freeze()
 
 
 def warm_tool_schemas() -> None:
