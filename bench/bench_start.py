@@ -6,8 +6,8 @@ the framework's own `simulate_job` (a mock room), one every `--spacing` seconds,
 fake Azure service (bench/lean_fake.py, its own process) notes when each greeting request
 arrives. Variants run interleaved in rounds, so a busy machine hits them alike:
 
-- `ours`: this checkout's agent.py with its default layout (SHOPME_WORKER_LAYOUT unset);
-- `ours-processes`: the same with SHOPME_WORKER_LAYOUT=processes;
+- `ours-threads`: this checkout's agent.py with SHOPME_WORKER_LAYOUT=threads;
+- `ours-processes`: the same with SHOPME_WORKER_LAYOUT=processes (the default);
 - `livekit-default` (with `--baseline DIR`): another checkout's agent.py, e.g. the commit before
   this work, which runs livekit-agents' defaults (a process per job, no preload, no prewarm).
 
@@ -184,8 +184,8 @@ def describe(label: str, outcomes: list[Outcome]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    variants = [Variant("ours", HERE.parent), Variant("ours-processes", HERE.parent,
-                                                       {"SHOPME_WORKER_LAYOUT": "processes"})]
+    variants = [Variant("ours-threads", HERE.parent, {"SHOPME_WORKER_LAYOUT": "threads"}),
+                Variant("ours-processes", HERE.parent, {"SHOPME_WORKER_LAYOUT": "processes"})]
     if args.baseline:
         variants.append(Variant("livekit-default", args.baseline))
     results: dict[str, list[Outcome]] = {v.label: [] for v in variants}

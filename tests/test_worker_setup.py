@@ -25,10 +25,10 @@ from .conftest import ROOT
 from .test_config import SECRET, assert_one_line_naming, run_agent
 
 
-def test_calls_run_as_threads_of_one_process_unless_processes_are_asked_for() -> None:
-    assert worker_layout({}) == "threads"
-    assert server_options({})["job_executor_type"] == JobExecutorType.THREAD
-    assert server_options({"SHOPME_WORKER_LAYOUT": " Processes "})["job_executor_type"] == JobExecutorType.PROCESS
+def test_calls_get_a_process_each_unless_threads_are_asked_for() -> None:
+    assert worker_layout({}) == "processes"
+    assert server_options({})["job_executor_type"] == JobExecutorType.PROCESS
+    assert server_options({"SHOPME_WORKER_LAYOUT": " Threads "})["job_executor_type"] == JobExecutorType.THREAD
     assert server_options({})["setup_fnc"] is prewarm
 
 

@@ -1,16 +1,19 @@
 """How the worker holds its calls, and what it builds before a call arrives instead of during it.
 
-Layout (`SHOPME_WORKER_LAYOUT`, chosen by measurement; README "Capacity"):
+Layout (`SHOPME_WORKER_LAYOUT`; README "Capacity" has the measurements):
 
-- `threads` (default): every call is a thread, with its own event loop, in the one worker
-  process. Libraries, the LiveKit native client and the code are loaded once for all calls.
-- `processes`: every call gets a process of its own (livekit-agents' default). A crash or a
-  leak stays inside one call, at about 35 MB and a native-client start-up per call.
+- `processes` (default): every call gets a process of its own (livekit-agents' process
+  executor). A crash, a leak or blocking code stays inside one call, and
+  `SHOPME_JOB_MEMORY_LIMIT_MB` can end just that call (README "Run it in a cluster"); about
+  30-40 MB and a native-client start per call.
+- `threads`: every call is a thread, with its own event loop, in the worker process. About 1 MB
+  per call and the most calls per core (bench/capacity.py), but calls share one interpreter:
+  run one worker per core, and a worker that crashes ends all of its calls.
 
 Either way an idle runner is prepared before a job is assigned to it (`prewarm`): settings, the
-store's engine, the realtime model object, the tool schemas and the native audio client, so a
-call starts by connecting to the model, not by importing and building. Under `processes`, the
-modules every call needs are imported once in the forkserver (`preload_modules`) and shared
+store's engine, the realtime model object, the wire and tool models and the native audio client,
+so a call starts by connecting to the model, not by importing and building. Under `processes`,
+the modules every call needs are imported once in the forkserver (`preload_modules`) and shared
 copy-on-write; the PostgreSQL driver only when `DATABASE_URL` is a PostgreSQL URL.
 """
 
@@ -40,7 +43,8 @@ from .tools import ALL_TOOLS
 
 LAYOUT_VARIABLE = "SHOPME_WORKER_LAYOUT"
 LAYOUTS = {"threads": JobExecutorType.THREAD, "processes": JobExecutorType.PROCESS}
-DEFAULT_LAYOUT = "threads"
+# Isolation per call, as the cluster deployment relies on (memory limit per job process).
+DEFAULT_LAYOUT = "processes"
 _PREPARED_KEY = "shopme.prepared_call"
 
 # Imported by the forkserver under `processes`; every call needs them. `preload_warm` also

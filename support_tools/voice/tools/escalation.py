@@ -4,6 +4,9 @@ from typing import Literal
 
 from livekit.agents import RunContext, function_tool
 
+from support_tools.observability import metrics
+from support_tools.observability.metrics import EscalationPath
+
 from ..escalation_flow import TICKET_ONLY
 from ..session import Userdata
 from ._common import as_output, run_domain
@@ -33,6 +36,8 @@ async def escalate_to_human(
         )
         if state.escalation is None:
             next_steps = TICKET_ONLY
+            if created:
+                metrics.escalated(EscalationPath.TICKET_ONLY)
         else:
             flow = state.escalation
             # The hand-off waits for this turn's reply, so the caller hears the ticket number first.
