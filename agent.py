@@ -37,25 +37,24 @@ from support_tools.observability.logs import (  # noqa: E402
     prepare_log_handlers,
 )
 from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, Settings, load_settings  # noqa: E402
-from support_tools.store.database import Store  # noqa: E402
 from support_tools.voice.agent import SupportAgent  # noqa: E402
 from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
-from support_tools.voice.model import build_realtime_model  # noqa: E402
 from support_tools.voice.model_outage import (  # noqa: E402
     attach_outage_handler,
     console_exit_code,
     end_console_after_outage,
 )
 from support_tools.voice.recorder import attach_recorder, save_record, start_spool  # noqa: E402
+from support_tools.voice.room_audio import caller_audio_input  # noqa: E402
 from support_tools.voice.session import Userdata, caller_identity  # noqa: E402
 from support_tools.voice.session_metrics import SessionMetrics  # noqa: E402
 from support_tools.voice.startup import (  # noqa: E402
     prepare_store,
-    rules_from_settings,
     start_spool_mover,
     treat_hangup_as_terminate,
 )
 from support_tools.voice.worker_options import agent_server_options_from_env  # noqa: E402
+from support_tools.voice.worker_setup import server_options, take_prepared_call, worker_layout  # noqa: E402
 
 logger = logging.getLogger("shopme.worker")
 # The CLI logs at DEBUG in console and dev mode: the database drivers would print every statement
@@ -64,8 +63,10 @@ for _driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
     logging.getLogger(_driver).setLevel(logging.WARNING)
 
 AGENT_NAME = os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME
-# Capacity, load, drain, health and metrics ports: support_tools/voice/worker_options.py.
-server = AgentServer(**agent_server_options_from_env(AGENT_NAME))
+# Capacity, load, drain, health and metrics ports: support_tools/voice/worker_options.py. The
+# layout (SHOPME_WORKER_LAYOUT) and what a runner prepares before its call arrives:
+# support_tools/voice/worker_setup.py.
+server = AgentServer(**{**agent_server_options_from_env(AGENT_NAME), **server_options()})
 # The job processes' log records are written by this process's handlers: call fields and masks there.
 server.on("worker_started", prepare_log_handlers)
 
@@ -76,10 +77,11 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.log_context_fields = call_log_fields(
         job_id=ctx.job.id, room=ctx.job.room.name, session_id=ctx.job.id
     )
-    settings = load_settings()
-    # The schema was created or upgraded once at start-up (prepare_store), not per call.
-    store = await Store.open(settings.database_url, migrate=False)
-    service = SupportService(store, rules_from_settings(settings))
+    # Settings, store engine and model object were built by the idle runner (worker_setup); the
+    # schema was created or upgraded once at start-up (prepare_store), not per call.
+    prepared = take_prepared_call(ctx.proc)
+    settings, store = prepared.settings, prepared.store
+    service = SupportService(store, prepared.rules)
     in_room = not ctx.is_fake_job()  # console mode runs in a mock room
     caller = CallerState(session_id=ctx.job.id)
     state = Userdata(settings=settings, service=service, caller=caller)
@@ -106,11 +108,13 @@ async def entrypoint(ctx: JobContext) -> None:
         caller.room, caller.identity = ctx.room.name, caller_identity(participant)
         state.room, state.caller_identity = ctx.room, participant.identity
         room_options = room_io.RoomOptions(
-            participant_identity=participant.identity, close_on_disconnect=True
+            participant_identity=participant.identity,
+            close_on_disconnect=True,
+            audio_input=caller_audio_input(),
         )
         await _trust_app_identity(service, caller, participant.attributes.get("customer_id"))
 
-    model = build_realtime_model(settings)
+    model = prepared.model
     start_spool(state)  # the record goes to local disk as the call goes, then to the store
     session = AgentSession[Userdata](llm=model, userdata=state)
     attach_recorder(session, state)
@@ -145,6 +149,7 @@ def _validate_or_exit(argv: list[str]) -> Settings | None:
         return None  # --help, download-files, ...: nothing to validate
     try:
         settings = load_settings(need_livekit=command in ("dev", "start", "connect"))
+        worker_layout()
         asyncio.run(prepare_store(settings.database_url))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -6,12 +6,17 @@ share of a turn, not the model's). Each measured turn: the caller's text -> the 
 `get_order_status` -> the tool reads the store -> the model answers.
 
     .venv/bin/python bench/bench_turn.py [--turns 200]
+
+Long calls: per-turn time of turns 1-20 against the last 20 turns, and memory growth per turn
+(process RSS after turn 20 to the end, and Python heap blocks, `tracemalloc` off so the timing
+stays honest).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -34,6 +39,11 @@ from tests.fake_azure.fixtures import agent_session  # noqa: E402
 ORDER, PIN = "482913", "560001"
 
 
+def rss_kb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return float(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
 def percentile(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -52,13 +62,19 @@ async def main(turns: int) -> None:
             async with agent_session(fake, http, service=service, caller=caller) as run:
                 await fake.wait_for_sent("response.done")
                 took: list[float] = []
+                rss_at_20 = 0.0
                 for turn in range(turns + 10):
+                    if turn == 30:  # after 20 measured turns
+                        gc.collect()
+                        rss_at_20 = rss_kb()
                     fake.script.call_tool("get_order_status", {"order_number": ORDER})
                     fake.script.say("It has shipped.")
                     start = time.perf_counter()
                     await run.session.run(user_input=f"Where is my order {ORDER}?")
                     if turn >= 10:  # the first turns warm caches and connections
                         took.append((time.perf_counter() - start) * 1000)
+                gc.collect()
+                grown_kb = rss_kb() - rss_at_20
         await store.close()
 
     print(f"turns with one tool call: {len(took)}")
@@ -66,6 +82,9 @@ async def main(turns: int) -> None:
         f"per turn (ms): p50 {statistics.median(took):.1f}  p95 {percentile(took, 0.95):.1f}  "
         f"max {max(took):.1f}"
     )
+    first, last = statistics.median(took[:20]), statistics.median(took[-20:])
+    print(f"turns 1-20: p50 {first:.1f} ms; last 20 turns: p50 {last:.1f} ms ({last / first:.2f}x)")
+    print(f"memory: {grown_kb / max(1, len(took) - 20):.1f} KB RSS per turn after turn 20")
 
 
 if __name__ == "__main__":

@@ -5,19 +5,19 @@ Dates are calendar dates in the shop's time zone; amounts are formatted by the s
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
 
 from ..store.database import Store
-from ..store.models import COUNTED_RETURN_STATUSES, Order, OrderItem, Return
+from . import lookups
 from .caller import CallerState
+from .errors import SupportError
 from .money import format_money
 from .normalize import normalize_order_number
-from .verification import current_customer, find_own_order, require_verified
+from .verification import NOT_VERIFIED, ORDER_NOT_FOUND, require_verified
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -35,7 +35,7 @@ STATUS_WORDS = {
 }
 
 
-def return_window_end(order: Order, rules: ShopRules) -> date | None:
+def return_window_end(order: Any, rules: ShopRules) -> date | None:
     """Last day a return can be started: the N-th calendar day after the delivery date, both in
     the shop's time zone. Delivered 30 days ago (window 30) is still eligible today."""
     if order.delivered_at is None:
@@ -43,28 +43,13 @@ def return_window_end(order: Order, rules: ShopRules) -> date | None:
     return rules.local_date(order.delivered_at) + timedelta(days=rules.return_window_days)
 
 
-async def returned_quantities(session: AsyncSession, item_ids: list[int]) -> dict[int, int]:
-    """Per order item: how many are already being returned or were returned."""
-    if not item_ids:
-        return {}
-    rows = await session.execute(
-        select(Return.order_item_id, func.sum(Return.quantity))
-        .where(Return.order_item_id.in_(item_ids), Return.status.in_(COUNTED_RETURN_STATUSES))
-        .group_by(Return.order_item_id)
-    )
-    counts: dict[int, int] = defaultdict(int)
-    for item_id, quantity in rows:
-        counts[item_id] = int(quantity or 0)
-    return counts
-
-
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-async def order_view(session: AsyncSession, order: Order, rules: ShopRules, now: datetime) -> dict[str, Any]:
-    items = (await session.scalars(select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id))).all()
-    returned = await returned_quantities(session, [item.id for item in items])
+def order_view(lines: Sequence[Row], rules: ShopRules, now: datetime) -> dict[str, Any]:
+    """The order as the caller may hear it, from its `lookups.OWN_ORDER_LINES` rows."""
+    order = lines[0]
     window_end = return_window_end(order, rules) if order.status == "delivered" else None
     view: dict[str, Any] = {
         "order_number": order.number,
@@ -73,14 +58,15 @@ async def order_view(session: AsyncSession, order: Order, rules: ShopRules, now:
         "placed_on": rules.local_date(order.placed_at).isoformat(),
         "items": [
             {
-                "sku": item.sku,
-                "name": item.name,
-                "quantity": item.quantity,
-                "unit_price": format_money(item.unit_price_minor, order.currency),
-                "final_sale": item.final_sale,
-                "returned_quantity": returned.get(item.id, 0),
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": format_money(line.unit_price_minor, order.currency),
+                "final_sale": line.final_sale,
+                "returned_quantity": int(line.returned_quantity or 0),
             }
-            for item in items
+            for line in lines
+            if line.sku is not None  # an order without lines still has its one row
         ],
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
@@ -99,9 +85,12 @@ async def order_view(session: AsyncSession, order: Order, rules: ShopRules, now:
 async def get_order_status(
     store: Store, rules: ShopRules, now: datetime, caller: CallerState, order_number: object
 ) -> dict[str, Any]:
-    require_verified(caller)
+    customer_id = require_verified(caller)
     number = normalize_order_number(order_number)
-    async with store.session() as session:
-        customer = await current_customer(session, caller)
-        order = await find_own_order(session, customer, number)
-        return await order_view(session, order, rules, now)
+    lines = await store.all(lookups.OWN_ORDER_LINES, number=number, public_id=customer_id)
+    if not lines:
+        # Rare path: tell "the account went away mid-session" from "not this customer's order".
+        if await store.first(lookups.CUSTOMER_BY_PUBLIC_ID, public_id=customer_id) is None:
+            raise SupportError(NOT_VERIFIED)
+        raise SupportError(ORDER_NOT_FOUND)
+    return order_view(lines, rules, now)

@@ -11,12 +11,12 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..store.database import Store
 from ..store.models import Customer, Order
-from . import throttle
+from . import lookups, throttle
 from .caller import MAX_VERIFICATION_ATTEMPTS, CallerState
 from .errors import SupportError
 from .normalize import normalize_order_number, normalize_postal_code
@@ -53,7 +53,6 @@ ORDER_NOT_FOUND = (
 )
 UNKNOWN_CUSTOMER = "That customer account is not known to the shop."
 CUSTOMER_ID = re.compile(r"^CUS-\d{5,9}$")
-ORDERS_LISTED = 10
 
 
 def _postal_key(code: str) -> str:
@@ -90,17 +89,10 @@ async def find_own_order(
     return order
 
 
-async def customer_overview(session: AsyncSession, customer: Customer, rules: ShopRules) -> dict[str, Any]:
-    """First name and the customer's orders (number, status, date), newest first; nothing else personal."""
-    rows = (
-        await session.execute(
-            select(Order.number, Order.status, Order.placed_at)
-            .where(Order.customer_id == customer.id)
-            .order_by(Order.placed_at.desc(), Order.id.desc())
-            .limit(ORDERS_LISTED)
-        )
-    ).all()
-    total = await session.scalar(select(func.count()).select_from(Order).where(Order.customer_id == customer.id))
+async def customer_overview(store: Store, customer: Row, rules: ShopRules) -> dict[str, Any]:
+    """First name and the customer's orders (number, status, date), newest first; nothing else
+    personal. `customer` is a row of `lookups.ORDER_OWNER` or `lookups.CUSTOMER_BY_PUBLIC_ID`."""
+    rows = await store.all(lookups.RECENT_ORDERS, customer_key=customer.customer_key)
     result: dict[str, Any] = {
         "verified": True,
         "first_name": customer.first_name,
@@ -109,7 +101,8 @@ async def customer_overview(session: AsyncSession, customer: Customer, rules: Sh
             for r in rows
         ],
     }
-    if total and total > len(rows):
+    total = rows[0].orders_total if rows else 0
+    if total > len(rows):
         result["more_orders"] = total - len(rows)
     return result
 
@@ -139,34 +132,27 @@ async def _verify_customer(
     postal = normalize_postal_code(postal_code)
     attempt = throttle.Attempt(number, throttle.caller_key(caller.identity))
 
-    async def check(session: AsyncSession) -> tuple[str, dict[str, Any] | None]:
-        """("ok", overview), or why not: "failed", "throttled", "other_customer". A failure is
+    async def check(session: AsyncSession) -> tuple[str, Row | None]:
+        """("ok", the owner row), or why not: "failed", "throttled", "other_customer". A failure is
         stored by this same transaction, so it is returned, not raised (which would undo it)."""
         await throttle.take_turns(session, attempt)
         if not caller.verified and await throttle.is_locked(session, attempt, now):
             return "throttled", None
-        row = (
-            await session.execute(
-                select(Order.delivery_postal_code, Customer)
-                .join(Customer, Customer.id == Order.customer_id)
-                .where(Order.number == number)
-            )
-        ).first()
-        matched = row is not None and _postal_key(row.delivery_postal_code) == postal
-        customer = row.Customer if matched else None
+        row = (await session.execute(lookups.ORDER_OWNER, {"number": number})).first()
+        customer = row if row is not None and _postal_key(row.delivery_postal_code) == postal else None
         if caller.verified:
             if customer is not None and customer.public_id == caller.customer_id:
-                return "ok", await customer_overview(session, customer, rules)
+                return "ok", customer
             return "other_customer", None
         if customer is None:
             locked = await throttle.record_failure(session, attempt, caller.session_id, now, rules.throttle)
             return ("throttled" if locked else "failed"), None
         caller.customer_id = customer.public_id
-        return "ok", await customer_overview(session, customer, rules)
+        return "ok", customer
 
-    verdict, overview = await store.write(check)
-    if verdict == "ok" and overview is not None:
-        return overview
+    verdict, customer = await store.write(check)
+    if verdict == "ok" and customer is not None:
+        return await customer_overview(store, customer, rules)
     if verdict == "other_customer":
         raise SupportError(ALREADY_VERIFIED_OTHER)
     caller.failed_verifications += 1
@@ -182,12 +168,11 @@ async def trust_customer(store: Store, caller: CallerState, customer_id: object,
     public_id = customer_id.strip()
     if caller.verified and caller.customer_id != public_id:
         raise SupportError(ALREADY_VERIFIED_OTHER)
-    async with store.session() as session:
-        customer = await session.scalar(select(Customer).where(Customer.public_id == public_id))
-        if customer is None:
-            raise SupportError(UNKNOWN_CUSTOMER)
-        caller.customer_id = customer.public_id
-        return await customer_overview(session, customer, rules)
+    customer = await store.first(lookups.CUSTOMER_BY_PUBLIC_ID, public_id=public_id)
+    if customer is None:
+        raise SupportError(UNKNOWN_CUSTOMER)
+    caller.customer_id = customer.public_id
+    return await customer_overview(store, customer, rules)
 
 
 __all__ = [

@@ -1,0 +1,54 @@
+"""Memory of a process tree from /proc: RSS, PSS and private memory per process (Linux)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class ProcMemory:
+    pid: int
+    name: str
+    rss_mb: float
+    pss_mb: float
+    private_mb: float
+
+
+def _kb_fields(text: str) -> dict[str, int]:
+    fields = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            fields[parts[0].rstrip(":")] = int(parts[1])
+    return fields
+
+
+def process_memory(pid: int) -> ProcMemory | None:
+    try:
+        rollup = _kb_fields(Path(f"/proc/{pid}/smaps_rollup").read_text())
+        status = _kb_fields(Path(f"/proc/{pid}/status").read_text())
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    private = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
+    return ProcMemory(pid, name, status.get("VmRSS", 0) / 1024, rollup.get("Pss", 0) / 1024, private / 1024)
+
+
+def descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found.extend(children)
+                pending.extend(children)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def tree_memory(pid: int) -> list[ProcMemory]:
+    """The process itself first, then its descendants."""
+    return [m for m in (process_memory(p) for p in [pid, *descendants(pid)]) if m is not None]

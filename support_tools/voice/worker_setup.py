@@ -1,0 +1,170 @@
+"""How the worker holds its calls, and what it builds before a call arrives instead of during it.
+
+Layout (`SHOPME_WORKER_LAYOUT`; README "Capacity" has the measurements):
+
+- `processes` (default): every call gets a process of its own (livekit-agents' process
+  executor). A crash, a leak or blocking code stays inside one call, and
+  `SHOPME_JOB_MEMORY_LIMIT_MB` can end just that call (README "Run it in a cluster"); about
+  30-40 MB and a native-client start per call.
+- `threads`: every call is a thread, with its own event loop, in the worker process. About 1 MB
+  per call and the most calls per core (bench/capacity.py), but calls share one interpreter:
+  run one worker per core, and a worker that crashes ends all of its calls.
+
+Either way an idle runner is prepared before a job is assigned to it (`prewarm`): settings, the
+store's engine, the realtime model object, the wire and tool models and the native audio client,
+so a call starts by connecting to the model, not by importing and building. Under `processes`,
+the modules every call needs are imported once in the forkserver (`preload_modules`) and shared
+copy-on-write; the PostgreSQL driver only when `DATABASE_URL` is a PostgreSQL URL.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import openai.types.realtime as realtime_wire
+import pydantic
+from livekit import rtc
+from livekit.agents import JobExecutorType, JobProcess
+from livekit.agents import llm as livekit_llm
+from livekit.agents.llm import FunctionTool
+from livekit.agents.llm.utils import build_legacy_openai_schema
+
+from ..domain.rules import ShopRules
+from ..settings import ConfigError, Settings, load_settings
+from ..store.database import Store
+from .model import build_realtime_model
+from .startup import rules_from_settings
+from .tools import ALL_TOOLS
+
+LAYOUT_VARIABLE = "SHOPME_WORKER_LAYOUT"
+LAYOUTS = {"threads": JobExecutorType.THREAD, "processes": JobExecutorType.PROCESS}
+# Isolation per call, as the cluster deployment relies on (memory limit per job process).
+DEFAULT_LAYOUT = "processes"
+_PREPARED_KEY = "shopme.prepared_call"
+
+# Imported by the forkserver under `processes`; every call needs them. `preload_warm` also
+# builds the wire and tool models there once, shared by every call process.
+_CALL_MODULES = [
+    "support_tools.voice.preload_warm",
+    "support_tools.voice.agent",
+    "support_tools.voice.recorder",
+    "support_tools.voice.escalation_flow",
+    "support_tools.voice.worker_setup",
+    "support_tools.domain.service",
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "aiosqlite",
+]
+_POSTGRES_MODULES = ["sqlalchemy.dialects.postgresql.asyncpg", "asyncpg"]
+
+
+def worker_layout(env: Mapping[str, str] | None = None) -> str:
+    """The configured layout; a value other than `threads` or `processes` is a ConfigError."""
+    env = os.environ if env is None else env
+    layout = (env.get(LAYOUT_VARIABLE) or "").strip().lower() or DEFAULT_LAYOUT
+    if layout not in LAYOUTS:
+        raise ConfigError(LAYOUT_VARIABLE, "is not a known layout", "use threads or processes")
+    return layout
+
+
+def preload_modules(database_url: str) -> list[str]:
+    modules = list(_CALL_MODULES)
+    if database_url.startswith("postgresql"):
+        modules += _POSTGRES_MODULES
+    return modules
+
+
+def server_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for `AgentServer`. A wrong layout falls back to the default here;
+    start-up validation (`worker_layout`) has already refused it with one clear line."""
+    env = os.environ if env is None else env
+    try:
+        layout = worker_layout(env)
+    except ConfigError:
+        layout = DEFAULT_LAYOUT
+    return {
+        "job_executor_type": LAYOUTS[layout],
+        "setup_fnc": prewarm,
+        "preload_modules": preload_modules(env.get("DATABASE_URL") or ""),
+    }
+
+
+@dataclass
+class PreparedCall:
+    """What one call needs and an idle runner built in advance."""
+
+    settings: Settings
+    rules: ShopRules
+    store: Store
+    model: Any  # the realtime model object; it connects when the session starts
+
+
+def prepare_call() -> PreparedCall:
+    settings = load_settings()
+    return PreparedCall(
+        settings=settings,
+        rules=rules_from_settings(settings),
+        store=Store.create(settings.database_url),
+        model=build_realtime_model(settings),
+    )
+
+
+def prewarm(proc: JobProcess) -> None:
+    """The runner's setup function: runs in an idle runner, before any job is assigned to it."""
+    proc.userdata[_PREPARED_KEY] = prepare_call()
+    warm_process()
+
+
+def warm_process() -> None:
+    """One-time work of the first call in a process, done before a call waits on it."""
+    warm_wire_models()
+    warm_tool_schemas()
+    # The native audio client starts on first use (hundreds of ms): start it here, not in a call.
+    rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
+    _freeze_start_up_objects()
+
+
+_start_up_frozen = threading.Event()
+
+
+def _freeze_start_up_objects() -> None:
+    """Everything built before the first call lives as long as the process: keep it out of the
+    garbage collector's full passes, which otherwise scan it all and stall every call for
+    100-200 ms. Once per process, before any call: frozen objects are never collected, so a
+    later freeze would keep the calls then running (their cycles) for good."""
+    if not _start_up_frozen.is_set():
+        _start_up_frozen.set()
+        gc.freeze()
+
+
+def warm_tool_schemas() -> None:
+    """Build each tool's argument schema once, as the model plugin does at session start, so the
+    imports and first-use work of that path are done before a caller waits on it."""
+    for tool in ALL_TOOLS:
+        if isinstance(tool, FunctionTool):
+            build_legacy_openai_schema(tool, internally_tagged=True)
+
+
+def warm_wire_models() -> None:
+    """Complete the pydantic models of the realtime wire (the OpenAI SDK's `realtime` types) and
+    of livekit's chat context, which pydantic builds lazily on first use: about 150 ms of a
+    call's first greeting otherwise; here about 30 ms and 3 MB, once per process."""
+    for namespace in (realtime_wire, livekit_llm):
+        for name in dir(namespace):
+            model = getattr(namespace, name)
+            if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+                if not model.__pydantic_complete__:
+                    model.model_rebuild()
+
+
+def take_prepared_call(proc: JobProcess) -> PreparedCall:
+    """The call prepared by `prewarm` for this runner (each runner serves one job), or a new one
+    where no runner prepared it."""
+    prepared = proc.userdata.pop(_PREPARED_KEY, None)
+    return prepared if isinstance(prepared, PreparedCall) else prepare_call()

@@ -1,0 +1,126 @@
+"""The worker's layout setting, what an idle runner prepares for its call, and which database
+driver a worker loads."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import weakref
+
+import pytest
+from livekit.agents import JobExecutorType
+
+from support_tools.store.database import Store
+from support_tools.voice import worker_setup
+from support_tools.voice.worker_setup import (
+    PreparedCall,
+    prewarm,
+    server_options,
+    take_prepared_call,
+    worker_layout,
+)
+
+from .conftest import ROOT
+from .test_config import SECRET, assert_one_line_naming, run_agent
+
+
+def test_calls_get_a_process_each_unless_threads_are_asked_for() -> None:
+    assert worker_layout({}) == "processes"
+    assert server_options({})["job_executor_type"] == JobExecutorType.PROCESS
+    assert server_options({"SHOPME_WORKER_LAYOUT": " Threads "})["job_executor_type"] == JobExecutorType.THREAD
+    assert server_options({})["setup_fnc"] is prewarm
+
+
+def test_an_unknown_layout_stops_start_up_with_one_line() -> None:
+    env = {
+        "AZURE_OPENAI_API_KEY": SECRET,
+        "AZURE_OPENAI_ENDPOINT": "https://example-resource.openai.azure.com",
+        "AZURE_OPENAI_DEPLOYMENT": "gpt-realtime",
+        "SHOPME_WORKER_LAYOUT": "one-big-process",
+    }
+    assert_one_line_naming(run_agent(env, "console", "--text"), "SHOPME_WORKER_LAYOUT")
+
+
+def test_the_postgresql_driver_is_preloaded_only_for_a_postgresql_store() -> None:
+    sqlite = server_options({"DATABASE_URL": "sqlite+aiosqlite:///shop.db"})["preload_modules"]
+    postgres = server_options({"DATABASE_URL": "postgresql+asyncpg://u:p@127.0.0.1/shop"})["preload_modules"]
+    assert "asyncpg" not in sqlite and "asyncpg" in postgres
+    assert "support_tools.voice.agent" in sqlite
+
+
+def test_a_sqlite_worker_never_imports_the_postgresql_driver(tmp_path) -> None:
+    """The worker as `agent.py` builds it, a runner prepared, a lookup made: no asyncpg loaded."""
+    script = f"""
+import asyncio, os, sys
+os.environ.update(AZURE_OPENAI_API_KEY="k", AZURE_OPENAI_ENDPOINT="https://r.openai.azure.com",
+                  AZURE_OPENAI_DEPLOYMENT="gpt-realtime", SHOPME_ENV_FILE="/nonexistent",
+                  DATABASE_URL="sqlite+aiosqlite:///{tmp_path}/shop.db")
+sys.path.insert(0, {str(ROOT)!r})
+import agent
+from support_tools.voice.startup import prepare_store
+from support_tools.voice.worker_setup import prepare_call
+from support_tools.domain.caller import CallerState
+from support_tools.domain.service import SupportService
+asyncio.run(prepare_store(os.environ["DATABASE_URL"]))
+call = prepare_call()
+async def lookup():
+    await SupportService(call.store, call.rules).verify_customer(CallerState("s"), "482913", "560001")
+    await call.store.close()
+asyncio.run(lookup())
+print(sorted(name for name in sys.modules if "asyncpg" in name or "postgresql" in name))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+class FakeProcess:
+    def __init__(self) -> None:
+        self.userdata: dict = {}
+
+
+@pytest.fixture
+def azure_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "k")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "gpt-realtime")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/shop.db")
+
+
+async def test_a_call_takes_what_its_runner_prepared_and_the_next_builds_its_own(azure_env) -> None:
+    runner = FakeProcess()
+    prewarm(runner)  # type: ignore[arg-type]
+    prepared = runner.userdata[worker_setup._PREPARED_KEY]
+    first = take_prepared_call(runner)  # type: ignore[arg-type]
+    second = take_prepared_call(runner)  # type: ignore[arg-type]
+    try:
+        assert first is prepared
+        assert isinstance(second, PreparedCall) and second is not first
+        assert isinstance(first.store, Store) and first.store is not second.store
+        assert first.settings.azure_deployment == "gpt-realtime"
+    finally:
+        await first.store.close()
+        await second.store.close()
+
+
+async def test_a_runner_prepared_while_a_call_runs_leaves_that_call_collectable(azure_env) -> None:
+    """A long-running worker prepares runners while calls run; ended calls must be freed."""
+    first, second = FakeProcess(), FakeProcess()
+    prewarm(first)  # type: ignore[arg-type]  (the worker's first runner, before any call)
+
+    class RunningCall:
+        pass
+
+    call = RunningCall()
+    call.itself = call  # a call's objects reference each other (sessions, tasks, callbacks)
+    still_there = weakref.ref(call)
+    prewarm(second)  # type: ignore[arg-type]  (the next runner, prepared during that call)
+    del call
+    gc.collect()
+    try:
+        assert still_there() is None
+    finally:
+        for runner in (first, second):
+            await take_prepared_call(runner).store.close()  # type: ignore[arg-type]
