@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: console dev start test lint system-deps reset-demo
+.PHONY: console dev start test lint system-deps reset-demo web web-build
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,22 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# The customer page (web/): npm ci from the committed lockfile, then an esbuild bundle in web/dist/
+# (built on install, never committed).
+WEB_SOURCES := web/index.html web/build.mjs web/tsconfig.json $(wildcard web/src/*)
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+web-build: system-deps web/dist/index.html
+
+# The page and its token endpoint on http://127.0.0.1:8080/ (LIVEKIT_* from .env; see README).
+web: web-build $(VENV)/.installed
+	$(PY) -m support_tools.web
+
 console: system-deps $(VENV)/.installed
 	$(PY) agent.py console $(ARGS)
 
@@ -24,7 +40,7 @@ dev: $(VENV)/.installed
 start: $(VENV)/.installed
 	$(PY) agent.py start
 
-test: system-deps $(VENV)/.installed
+test: system-deps $(VENV)/.installed web/dist/index.html
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" $(PY) -m pytest $(PYTEST_ARGS)

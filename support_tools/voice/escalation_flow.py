@@ -19,6 +19,7 @@ from ..escalation.payload import build_payload
 from ..escalation.sip_transfer import SipTransferPlan, is_sip_participant
 from ..escalation.webhook import WebhookNotifier
 from ..settings import Settings
+from .escalation_notice import send_escalation_notice
 
 if TYPE_CHECKING:
     from livekit.agents import AgentSession, JobContext, SpeechHandle
@@ -125,6 +126,9 @@ class EscalationFlow:
 
         async def record_outcome(outcome: HandoffOutcome) -> None:
             await state.service.record_ticket_handoff(actions.ticket_number, outcome.value)
+            await send_escalation_notice(
+                state.room, state.caller_identity, actions.ticket_number, outcome.value
+            )
 
         handoff = HandoffCoordinator(
             room=state.room,
