@@ -84,7 +84,7 @@ def start_chromium(
     if deny_microphone:
         driver.execute_cdp_cmd(
             "Browser.setPermission",
-            {"permission": {"name": "audioCapture"}, "setting": "denied"},
+            {"permission": {"name": "microphone"}, "setting": "denied"},
         )
     return driver
 

@@ -24,8 +24,13 @@ def free_port() -> int:
 
 
 def require_built_page() -> None:
-    if not (DEFAULT_STATIC_DIR / "index.html").is_file():
+    """The tests drive the page built from the current sources, never a stale bundle."""
+    built = DEFAULT_STATIC_DIR / "index.html"
+    if not built.is_file():
         raise RuntimeError("web/dist is not built: run `make web-build` (make test builds it)")
+    sources = [ROOT / "web" / "index.html", *(ROOT / "web" / "src").iterdir()]
+    if any(source.stat().st_mtime > built.stat().st_mtime for source in sources):
+        raise RuntimeError("web/dist is older than web/src: run `make web-build` (make test does)")
 
 
 @contextmanager

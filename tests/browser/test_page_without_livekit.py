@@ -13,7 +13,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .conftest import output_dir
+from .fixtures import output_dir
 from .page_server import free_port, token_endpoint
 
 API_KEY = "APIpageTest"

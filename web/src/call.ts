@@ -23,6 +23,7 @@ import type { Speaker, Transcript } from "./transcript";
 const AGENT_STATE_ATTRIBUTE = "lk.agent.state";
 const SEGMENT_ATTRIBUTE = "lk.segment_id";
 const FINAL_ATTRIBUTE = "lk.transcription_final";
+const TRANSCRIBED_TRACK_ATTRIBUTE = "lk.transcribed_track_id";
 const TOPIC_TRANSCRIPTION = "lk.transcription";
 const TOPIC_CHAT = "lk.chat";
 const TOPIC_ORDER_CARD = "shopme.order-card";
@@ -206,16 +207,22 @@ export class Call {
     }
   }
 
-  private speakerOf(identity: string): { speaker: Speaker; who: string } {
-    if (identity === this.room.localParticipant.identity) return { speaker: "customer", who: "You" };
+  private speakerOf(identity: string, trackId: string | undefined): { speaker: Speaker; who: string } {
+    // The agent publishes the caller's words on the caller's behalf: the transcribed track (the
+    // caller's microphone) tells whose words they are, whoever relayed them.
+    const local = this.room.localParticipant;
+    if (identity === local.identity || (trackId && local.trackPublications.has(trackId))) {
+      return { speaker: "customer", who: "You" };
+    }
     const participant = this.room.remoteParticipants.get(identity);
     if (participant && isDeskPerson(participant)) return { speaker: "person", who: personName(participant) };
     return { speaker: "agent", who: "ShopMe assistant" };
   }
 
   private async readTranscription(reader: TextStreamReader, senderIdentity: string): Promise<void> {
-    const segment = reader.info.attributes?.[SEGMENT_ATTRIBUTE] ?? reader.info.id;
-    const { speaker, who } = this.speakerOf(senderIdentity);
+    const attributes = reader.info.attributes ?? {};
+    const segment = attributes[SEGMENT_ATTRIBUTE] ?? reader.info.id;
+    const { speaker, who } = this.speakerOf(senderIdentity, attributes[TRANSCRIBED_TRACK_ATTRIBUTE]);
     // The agent streams its words as they come (one stream per segment); the caller's words come
     // as whole interim texts, one stream each. Either way a stream holds the segment's text so far.
     let text = "";

@@ -92,7 +92,7 @@ function setUp(): void {
     personJoined(name: string) {
       escalation.hidden = false;
       escalation.dataset.step = "human_joined";
-      escalationStatus.textContent = `${name} from ShopMe support has joined the call.`;
+      escalationStatus.textContent = `${name} has joined the call.`;
     },
     ended(reasonText: string | null) {
       call = null;

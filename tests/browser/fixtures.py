@@ -1,4 +1,5 @@
-"""Browser test plumbing: a screenshot (and the browser's console log) for every failed test."""
+"""Browser test plumbing: a fresh Chromium per test, and a screenshot (and the browser's console
+log) for every failed test. A pytest plugin (root conftest), so room-level tests use it too."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def output_dir() -> Path:
     return Path(os.environ.get("SHOPME_TEST_OUTPUT") or ROOT / "test-output") / "browser"
 
 
-def test_file_name(item: pytest.Item) -> str:
+def screenshot_name(item: pytest.Item) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)[:120]
 
 
@@ -49,7 +50,7 @@ def browser_factory(request, tmp_path):
     for index, (driver, profile) in enumerate(drivers):
         try:
             if failed:
-                name = test_file_name(request.node) + (f"-{index}" if index else "")
+                name = screenshot_name(request.node) + (f"-{index}" if index else "")
                 path = save_screenshot(driver, output_dir() / "failures", name)
                 (path.with_suffix(".console.txt")).write_text("\n".join(browser_log(driver)))
                 print(f"screenshot of the failed page: {path}")
