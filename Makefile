@@ -17,10 +17,11 @@ system-deps:
 
 # The customer page (web/): npm ci from the committed lockfile, then an esbuild bundle in web/dist/
 # (built on install, never committed).
-WEB_SOURCES := web/index.html web/build.mjs web/tsconfig.json $(wildcard web/src/*)
+WEB_SOURCES := web/index.html web/build.mjs web/tsconfig.json $(wildcard web/src/*) $(wildcard web/test/*)
 
+# --ignore-scripts: no package runs code at install (esbuild's binary comes as a plain package).
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
-	cd web && npm ci --no-audit --no-fund
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
 web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 	cd web && npm run --silent build
@@ -43,6 +44,7 @@ start: $(VENV)/.installed
 test: system-deps $(VENV)/.installed web/dist/index.html
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	cd web && npm test --silent
 	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
