@@ -578,6 +578,26 @@ def sip_room() -> FakeRoom:
     return room
 
 
+def sip_job_context(livekit_server, http_session) -> FakeJobContext:
+    """A job whose server API is the fake LiveKit server (the SIP transfer goes there)."""
+    return FakeJobContext(
+        api.LiveKitAPI(livekit_server.url, LK_API_KEY, LK_API_SECRET, session=http_session)
+    )
+
+
+def sip_escalation_session(fake, http_session, service: SupportService, ctx: FakeJobContext):
+    """A phone caller's session on a deployment that transfers SIP calls to the support line."""
+    return escalation_session(
+        fake,
+        http_session,
+        service,
+        env=desk_env(fake, ESCALATION_SIP_TRANSFER_TO=TRANSFER_LINE),
+        room=sip_room(),
+        ctx=ctx,
+        caller_identity=SIP_CALLER_IDENTITY,
+    )
+
+
 async def test_a_sip_caller_is_transferred_to_the_support_line(
     fake_azure, http_session, demo_service, livekit_server, caplog
 ):
@@ -587,20 +607,8 @@ async def test_a_sip_caller_is_transferred_to_the_support_line(
     fake.script.call_tool("escalate_to_human", ESCALATE)
     fake.script.say("Your ticket is open; I'm transferring you now.")
     fake.script.say("Transferring you now, please stay on the line.")
-    ctx = FakeJobContext(
-        api.LiveKitAPI(livekit_server.url, LK_API_KEY, LK_API_SECRET, session=http_session)
-    )
-    env = desk_env(fake, ESCALATION_SIP_TRANSFER_TO=TRANSFER_LINE)
-
-    async with escalation_session(
-        fake,
-        http_session,
-        service,
-        env=env,
-        room=sip_room(),
-        ctx=ctx,
-        caller_identity=SIP_CALLER_IDENTITY,
-    ) as (run, flow):
+    ctx = sip_job_context(livekit_server, http_session)
+    async with sip_escalation_session(fake, http_session, service, ctx) as (run, flow):
         await fake.wait_for_sent("response.done")
         await run.session.run(user_input="Put me through to a person")
         output = await escalation_output(fake)
@@ -638,20 +646,8 @@ async def test_a_failed_transfer_offers_a_callback_instead(
     fake.script.say("Your ticket is open; I'm transferring you now.")
     fake.script.say("Transferring you now.")
     fake.script.say("The transfer didn't work; shall I book a callback?")
-    ctx = FakeJobContext(
-        api.LiveKitAPI(livekit_server.url, LK_API_KEY, LK_API_SECRET, session=http_session)
-    )
-    env = desk_env(fake, ESCALATION_SIP_TRANSFER_TO=TRANSFER_LINE)
-
-    async with escalation_session(
-        fake,
-        http_session,
-        service,
-        env=env,
-        room=sip_room(),
-        ctx=ctx,
-        caller_identity=SIP_CALLER_IDENTITY,
-    ) as (run, flow):
+    ctx = sip_job_context(livekit_server, http_session)
+    async with sip_escalation_session(fake, http_session, service, ctx) as (run, flow):
         await fake.wait_for_sent("response.done")
         await run.session.run(user_input="Put me through to a person")
         number = (await escalation_output(fake))["ticket"]
