@@ -1,6 +1,6 @@
 # The two commands a newcomer needs:
 #   make console   run the agent in this terminal (add ARGS=--text to type instead of speak)
-#   make test      pass the tests
+#   make test      pass the tests (room-level tests run in a private network namespace: scripts/run-tests.sh)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -45,7 +45,7 @@ test: system-deps $(VENV)/.installed web/dist/index.html
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	cd web && npm test --silent
-	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" $(PY) -m pytest $(PYTEST_ARGS)
+	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -3,6 +3,7 @@
 #   libportaudio2      console mode (sounddevice is imported even with --text)
 #   espeak-ng, sox     speech synthesised by the audio tests
 #   postgresql         the PostgreSQL server the store tests run against
+#   iproute2           `ip`: the private network namespace of the room-level tests
 #   nodejs, npm        build the customer web page (web/) with esbuild
 #   chromium, chromium-driver  the headless browser the web page tests drive
 set -euo pipefail
@@ -12,6 +13,7 @@ ldconfig -p | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql)
+command -v ip >/dev/null || need+=(iproute2)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v chromium >/dev/null || need+=(chromium)

@@ -553,7 +553,7 @@ class Connection:
     async def _send_transcription(self, item_id: str) -> None:
         if self.transcription() is None:
             return
-        transcript = self._fake.script.next_transcript()
+        transcript = self._fake.next_transcript_for(self)
         index = self._index_of(item_id)
         if index is not None:
             self.items[index]["content"][0]["transcript"] = transcript
@@ -619,7 +619,7 @@ class Connection:
         self._fake.responses.append(record)
         active = _ActiveResponse(record)
         self._active = active
-        scripted = self._fake.script.next_response()
+        scripted = self._fake.next_response_for(self, request)
         active.task = self._spawn(
             self._run_response(active, scripted, request, metadata, transcribe_item)
         )
@@ -941,6 +941,16 @@ class FakeAzureRealtime:
     async def drop_connection(self) -> None:
         """Close the latest socket from the server side (the client should reconnect)."""
         await self.connection.close()
+
+    def next_response_for(self, connection: Connection, request: dict[str, Any]) -> ScriptedResponse:
+        """What to answer a response request on `connection`: the script's next response.
+
+        A subclass may decide per connection instead (e.g. several agent sessions at once)."""
+        return self.script.next_response()
+
+    def next_transcript_for(self, connection: Connection) -> str:
+        """The transcript of a committed spoken turn on `connection` (see next_response_for)."""
+        return self.script.next_transcript()
 
     def _take_response_failure(self) -> Fail | None:
         return self._response_failures.pop(0) if self._response_failures else None
