@@ -4,13 +4,23 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: console dev start test lint system-deps reset-demo web web-build
+.PHONY: console dev start test lint system-deps reset-demo lock web web-build
 
-$(VENV)/.installed: pyproject.toml
+# The locked versions first (requirements-dev.lock, made by `make lock`), so every machine and
+# every worker runs the same ones; then the project itself, which adds only what the lock lacks
+# (a dependency added to pyproject.toml since: `make lock` records it).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.lock
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
+
+# Re-pin after changing dependencies in pyproject.toml. Versions already pinned are kept; add
+# UPGRADE=--upgrade to move everything to the newest allowed versions.
+lock: $(VENV)/.installed
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --quiet $(UPGRADE) --output-file requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet $(UPGRADE) --output-file requirements-dev.lock
 
 system-deps:
 	bash scripts/install-system-deps.sh

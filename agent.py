@@ -22,11 +22,20 @@ load_dotenv(os.environ.get("SHOPME_ENV_FILE") or Path(__file__).with_name(".env"
 # into every process (about 240 MB each).
 os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
+from support_tools.observability.multiprocess import prepare_metrics_directory  # noqa: E402
+
+# Before prometheus_client is imported (by livekit-agents): job processes' metrics reach /metrics.
+prepare_metrics_directory(sys.argv[1] if len(sys.argv) > 1 else "")
+
 from livekit.agents import AgentServer, AgentSession, JobContext, cli, room_io  # noqa: E402
 
 from support_tools.domain.caller import CallerState  # noqa: E402
 from support_tools.domain.errors import SupportError  # noqa: E402
 from support_tools.domain.service import SupportService  # noqa: E402
+from support_tools.observability.logs import (  # noqa: E402
+    call_log_fields,
+    prepare_log_handlers,
+)
 from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, load_settings  # noqa: E402
 from support_tools.store.database import Store  # noqa: E402
 from support_tools.voice.agent import SupportAgent  # noqa: E402
@@ -34,7 +43,9 @@ from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
 from support_tools.voice.model import build_realtime_model  # noqa: E402
 from support_tools.voice.recorder import attach_recorder, save_record  # noqa: E402
 from support_tools.voice.session import Userdata  # noqa: E402
+from support_tools.voice.session_metrics import SessionMetrics  # noqa: E402
 from support_tools.voice.startup import prepare_store, rules_from_settings  # noqa: E402
+from support_tools.voice.worker_options import agent_server_options_from_env  # noqa: E402
 
 logger = logging.getLogger("shopme.worker")
 # The CLI logs at DEBUG in console and dev mode: the database drivers would print every statement
@@ -42,11 +53,19 @@ logger = logging.getLogger("shopme.worker")
 for _driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
     logging.getLogger(_driver).setLevel(logging.WARNING)
 
-server = AgentServer()
+AGENT_NAME = os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME
+# Capacity, load, drain, health and metrics ports: support_tools/voice/worker_options.py.
+server = AgentServer(**agent_server_options_from_env(AGENT_NAME))
+# The job processes' log records are written by this process's handlers: call fields and masks there.
+server.on("worker_started", prepare_log_handlers)
 
 
-@server.rtc_session(agent_name=os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME)
+@server.rtc_session(agent_name=AGENT_NAME)
 async def entrypoint(ctx: JobContext) -> None:
+    session_metrics = SessionMetrics()
+    ctx.log_context_fields = call_log_fields(
+        job_id=ctx.job.id, room=ctx.job.room.name, session_id=ctx.job.id
+    )
     settings = load_settings()
     # The schema was created or upgraded once at start-up (prepare_store), not per call.
     store = await Store.open(settings.database_url, migrate=False)
@@ -56,10 +75,13 @@ async def entrypoint(ctx: JobContext) -> None:
     state = Userdata(settings=settings, service=service, caller=caller)
 
     async def finish(reason: str) -> None:
+        outcome = session_metrics.ended(state)
         if state.escalation is not None:
             await state.escalation.aclose()
         record_id = await save_record(state)
-        logger.info("session %s ended (%s), record %s", caller.session_id, reason, record_id)
+        logger.info(
+            "session %s ended (%s, %s), record %s", caller.session_id, reason, outcome, record_id
+        )
         await store.close()
 
     # Registered first: whatever fails after this point, the store is closed and a record kept.
@@ -78,12 +100,14 @@ async def entrypoint(ctx: JobContext) -> None:
 
     session = AgentSession[Userdata](llm=build_realtime_model(settings), userdata=state)
     attach_recorder(session, state)
+    session_metrics.watch(session)
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
     await session.start(
         agent=SupportAgent(settings), room=ctx.room, room_options=room_options, record=False
     )
+    session_metrics.watch_model(session)
 
 
 async def _trust_app_identity(service: SupportService, caller: CallerState, customer_id) -> None:

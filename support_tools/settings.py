@@ -18,6 +18,14 @@ DEFAULT_AGENT_NAME = "shopme-support"
 DEFAULT_WEB_PORT = 8080
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
+# Worker capacity, from bench/bench_room_capacity.py on the 2-core development machine (README,
+# "Run it in a cluster"): calls a worker takes before it reports itself full to LiveKit.
+DEFAULT_MAX_SESSIONS = 14
+DEFAULT_DRAIN_TIMEOUT_S = 900  # a support call rarely runs longer; Kubernetes grace period is above
+DEFAULT_IDLE_PROCESSES = 2  # warm job processes; livekit-agents' default is the host's core count
+DEFAULT_JOB_MEMORY_WARN_MB = 400  # about 2.5x a measured job process
+DEFAULT_JOB_MEMORY_LIMIT_MB = 1000  # a job process past this is killed, so it cannot starve its neighbours
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed. `str()` is one line fit to print to the user."""
@@ -25,6 +33,21 @@ class ConfigError(Exception):
     def __init__(self, variable: str, problem: str, fix: str) -> None:
         super().__init__(f"{variable} {problem}: {fix}")
         self.variable = variable
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker presents itself to LiveKit: capacity, drain, processes, ports."""
+
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    # None: livekit-agents' own default (8081 in `start`, a free port in `dev`).
+    health_port: int | None = None
+    metrics_port: int | None = None  # None: no metrics endpoint
+    drain_timeout_s: int = DEFAULT_DRAIN_TIMEOUT_S
+    # None: livekit-agents' dev default (none) in `dev`, DEFAULT_IDLE_PROCESSES in `start`.
+    idle_processes: int | None = None
+    job_memory_warn_mb: int = DEFAULT_JOB_MEMORY_WARN_MB
+    job_memory_limit_mb: int = DEFAULT_JOB_MEMORY_LIMIT_MB  # 0: no limit
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ class Settings:
     support_desk_url: str | None = field(default=None, repr=False)
     escalation_timeout_s: float = 120.0
     escalation_sip_transfer_to: str | None = None
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -92,6 +116,43 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     if not (low <= number <= high):
         raise ConfigError(name, "is not a valid number", f"set a number from {low:g} to {high:g}")
     return number
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
+    value = _clean(env, name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise ConfigError(name, "is not a valid whole number", f"set a whole number from {low} to {high}")
+    return int(value)
+
+
+def load_worker_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
+    """The worker's capacity, drain and port settings (no other setting is needed to read them)."""
+    env = os.environ if env is None else env
+    health_port = _whole_number(env, "SHOPME_HEALTH_PORT", None, 1, 65535)
+    metrics_port = _whole_number(env, "SHOPME_METRICS_PORT", None, 1, 65535)
+    if metrics_port is not None and metrics_port == (health_port or 8081):
+        raise ConfigError(
+            "SHOPME_METRICS_PORT", "is the worker's health port", "pick a port other than SHOPME_HEALTH_PORT"
+        )
+    warn_mb = _whole_number(env, "SHOPME_JOB_MEMORY_WARN_MB", DEFAULT_JOB_MEMORY_WARN_MB, 50, 65536)
+    limit_mb = _whole_number(env, "SHOPME_JOB_MEMORY_LIMIT_MB", DEFAULT_JOB_MEMORY_LIMIT_MB, 0, 65536)
+    if limit_mb and limit_mb <= warn_mb:
+        raise ConfigError(
+            "SHOPME_JOB_MEMORY_LIMIT_MB",
+            "is not above SHOPME_JOB_MEMORY_WARN_MB",
+            "set a limit above the warning level, or 0 for no limit",
+        )
+    return WorkerSettings(
+        max_sessions=_whole_number(env, "SHOPME_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, 1, 1000),
+        health_port=health_port,
+        metrics_port=metrics_port,
+        drain_timeout_s=_whole_number(env, "SHOPME_DRAIN_TIMEOUT_S", DEFAULT_DRAIN_TIMEOUT_S, 1, 86400),
+        idle_processes=_whole_number(env, "SHOPME_IDLE_PROCESSES", None, 0, 64),
+        job_memory_warn_mb=warn_mb,
+        job_memory_limit_mb=limit_mb,
+    )
 
 
 def _clock(env: Mapping[str, str], name: str, default: time) -> time:
@@ -192,6 +253,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = 
         support_desk_url=_clean(env, "SUPPORT_DESK_URL"),
         escalation_timeout_s=_number(env, "ESCALATION_TIMEOUT_S", 120.0, 1, 3600),
         escalation_sip_transfer_to=_clean(env, "ESCALATION_SIP_TRANSFER_TO"),
+        worker=load_worker_settings(env),
     )
 
 

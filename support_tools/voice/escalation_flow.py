@@ -18,6 +18,8 @@ from ..escalation.join_token import build_join
 from ..escalation.payload import build_payload
 from ..escalation.sip_transfer import SipTransferPlan, is_sip_participant
 from ..escalation.webhook import WebhookNotifier
+from ..observability import metrics
+from ..observability.metrics import EscalationPath
 from ..settings import Settings
 from .escalation_notice import send_escalation_notice
 
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
     from .session import Userdata
 
 logger = logging.getLogger("shopme.escalation")
+
+_PATH_OF_OUTCOME = {
+    HandoffOutcome.HUMAN_JOINED: EscalationPath.HANDED_OVER,
+    HandoffOutcome.TRANSFERRED: EscalationPath.TRANSFERRED,
+    HandoffOutcome.CALLBACK_OFFERED: EscalationPath.CALLBACK,
+}
 
 WAIT_FOR_PERSON = (
     "A colleague has been notified and will join this call shortly. Tell the caller the ticket "
@@ -125,6 +133,7 @@ class EscalationFlow:
         actions = SessionHandoffActions(session, ctx)
 
         async def record_outcome(outcome: HandoffOutcome) -> None:
+            metrics.escalated(_PATH_OF_OUTCOME[outcome])
             await state.service.record_ticket_handoff(actions.ticket_number, outcome.value)
             await send_escalation_notice(
                 state.room, state.caller_identity, actions.ticket_number, outcome.value
@@ -157,6 +166,8 @@ class EscalationFlow:
         self._notify(ticket)
         if self._hands_off:
             self._start_handoff(ticket, after)
+        else:
+            metrics.escalated(EscalationPath.TICKET_ONLY)
         return self.next_steps
 
     @property
@@ -206,6 +217,7 @@ class EscalationFlow:
         service = self._state.service
 
         async def record(attempt: dict[str, Any]) -> None:
+            metrics.webhook_attempted(delivered=bool(attempt.get("delivered")))
             await service.record_ticket_delivery(ticket["ticket"], attempt)
 
         self.notifications.append(self._notifier.notify(payload, on_attempt=record))

@@ -106,6 +106,10 @@ class AgentDispatcher:
         self._spawn(self._run_dispatch(dispatch.id))
         return dispatch
 
+    def waiting_rooms(self) -> set[str]:
+        """Rooms whose dispatch found no worker free to take it, and waits for one."""
+        return {self.dispatches[d].room for d in self._waiting if d in self.dispatches}
+
     def dispatches_in(self, room: str) -> list[agent_dispatch.AgentDispatch]:
         return [d for d in self.dispatches.values() if d.room == room]
 

@@ -36,7 +36,14 @@ from support_tools.domain.service import SupportService
 from support_tools.escalation import verify_signature
 from support_tools.escalation.join_token import mint_join_token
 from support_tools.store.database import Store
-from support_tools.store.models import ConversationRecord, Customer, Order, Ticket
+from support_tools.store.models import (
+    ConversationRecord,
+    Customer,
+    Order,
+    OrderItem,
+    Return,
+    Ticket,
+)
 from support_tools.voice.order_card import ORDER_CARD_TOPIC, build_order_card
 from tests.fake_azure import FakeAzureRealtime, Say, ScriptedResponse, ToolCall
 from tests.fake_azure import audio as pcm
@@ -433,6 +440,19 @@ class StoreView:
             .where(Order.number == order_number)
         )
         return (await self._all(statement))[0]
+
+    async def items_of(self, order_number: str) -> list[OrderItem]:
+        return await self._all(
+            select(OrderItem).join(Order, OrderItem.order_id == Order.id).where(Order.number == order_number)
+        )
+
+    async def returns_of(self, order_number: str) -> list[Return]:
+        return await self._all(
+            select(Return)
+            .join(OrderItem, Return.order_item_id == OrderItem.id)
+            .join(Order, OrderItem.order_id == Order.id)
+            .where(Order.number == order_number)
+        )
 
     async def order_card(self, order_number: str) -> dict[str, Any]:
         """The card the store's answer makes, computed here the way the tool does."""

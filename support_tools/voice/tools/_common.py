@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -11,6 +12,8 @@ from livekit.agents import RunContext, ToolError
 
 from support_tools.domain.errors import SupportError
 from support_tools.masking import MaskPiiInLogs
+from support_tools.observability import metrics
+from support_tools.observability.metrics import ToolOutcome
 
 from ..session import Userdata
 
@@ -37,14 +40,21 @@ async def run_domain(tool: str, call: Awaitable[dict[str, Any]]) -> dict[str, An
     """Await a domain call; a refusal becomes a `ToolError` the model can say back.
 
     Unexpected failures are logged (without arguments, which may hold personal data) and answered
-    with a generic sentence, so the session always goes on.
+    with a generic sentence, so the session always goes on. Every call is counted and timed.
     """
+    started, outcome = time.perf_counter(), ToolOutcome.ERROR
     try:
-        return await call
+        result = await call
+        outcome = ToolOutcome.OK
+        return result
     except SupportError as refusal:
+        outcome = ToolOutcome.REFUSED
         raise ToolError(refusal.message) from None
     except ToolError:
+        outcome = ToolOutcome.REFUSED
         raise
     except Exception:
         logger.exception("tool %s failed", tool)
         raise ToolError(INTERNAL_ERROR) from None
+    finally:
+        metrics.tool_called(tool, outcome, time.perf_counter() - started)

@@ -4,6 +4,9 @@ from typing import Literal
 
 from livekit.agents import RunContext, function_tool
 
+from support_tools.observability import metrics
+from support_tools.observability.metrics import EscalationPath
+
 from ..escalation_flow import TICKET_ONLY, TRANSFERRING, WAIT_FOR_PERSON
 from ..escalation_notice import send_escalation_notice
 from ..session import Userdata
@@ -34,6 +37,8 @@ async def escalate_to_human(
         )
         if state.escalation is None:
             next_steps = TICKET_ONLY
+            if created:
+                metrics.escalated(EscalationPath.TICKET_ONLY)
         else:
             flow = state.escalation
             # The hand-off waits for this turn's reply, so the caller hears the ticket number first.
