@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: console dev start test lint system-deps reset-demo lock
+.PHONY: console dev start test lint system-deps reset-demo lock web web-build
 
 # The locked versions first (requirements-dev.lock, made by `make lock`), so every machine and
 # every worker runs the same ones; then the project itself, which adds only what the lock lacks
@@ -25,6 +25,23 @@ lock: $(VENV)/.installed
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# The customer page (web/): npm ci from the committed lockfile, then an esbuild bundle in web/dist/
+# (built on install, never committed).
+WEB_SOURCES := web/index.html web/build.mjs web/tsconfig.json $(wildcard web/src/*) $(wildcard web/test/*)
+
+# --ignore-scripts: no package runs code at install (esbuild's binary comes as a plain package).
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+web-build: system-deps web/dist/index.html
+
+# The page and its token endpoint on http://127.0.0.1:8080/ (LIVEKIT_* from .env; see README).
+web: web-build $(VENV)/.installed
+	$(PY) -m support_tools.web
+
 console: system-deps $(VENV)/.installed
 	$(PY) agent.py console $(ARGS)
 
@@ -34,9 +51,10 @@ dev: $(VENV)/.installed
 start: $(VENV)/.installed
 	$(PY) agent.py start
 
-test: system-deps $(VENV)/.installed
+test: system-deps $(VENV)/.installed web/dist/index.html
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	cd web && npm test --silent
 	TEST_POSTGRES_URL="$$(bash scripts/test-postgres.sh)" bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

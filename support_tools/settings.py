@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///shopme.db"
 DEFAULT_AGENT_NAME = "shopme-support"
+DEFAULT_WEB_PORT = 8080
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 # Worker capacity, from bench/bench_room_capacity.py on the 2-core development machine (README,
@@ -286,4 +287,50 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = 
         verify_lock_min=_whole_number(env, "VERIFY_LOCK_MIN", 30, 1, 1440),
         spool_dir=spool_dir,
         worker=load_worker_settings(env),
+    )
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """What the customer page's token endpoint (`python -m support_tools.web`) needs.
+
+    It mints LiveKit tokens only: no Azure or database settings are read.
+    """
+
+    livekit_url: str
+    livekit_api_key: str = field(repr=False)
+    livekit_api_secret: str = field(repr=False)
+    agent_name: str = DEFAULT_AGENT_NAME
+    # The LiveKit URL as the customer's browser reaches it (may differ from the worker's).
+    public_livekit_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_WEB_PORT
+    tokens_per_minute: int = 10
+    agent_join_timeout_s: float = 20.0
+
+    @property
+    def browser_livekit_url(self) -> str:
+        return self.public_livekit_url or self.livekit_url
+
+
+def load_web_settings(env: Mapping[str, str] | None = None) -> WebSettings:
+    """Read and validate the token endpoint's settings (same variables as the worker's LiveKit ones)."""
+    env = os.environ if env is None else env
+    livekit_schemes = ("ws", "wss", "http", "https")
+    livekit_url = _url(env, "LIVEKIT_URL", livekit_schemes, "use ws://127.0.0.1:7880 or wss://<host>")
+    if livekit_url is None:
+        raise ConfigError("LIVEKIT_URL", "is not set", "set it to your LiveKit server, e.g. ws://127.0.0.1:7880")
+    public_url = _url(
+        env, "SHOPME_WEB_LIVEKIT_URL", livekit_schemes, "use the LiveKit URL browsers reach, e.g. wss://<host>"
+    )
+    return WebSettings(
+        livekit_url=livekit_url,
+        livekit_api_key=_required(env, "LIVEKIT_API_KEY", "set it to a key from livekit.yaml"),
+        livekit_api_secret=_required(env, "LIVEKIT_API_SECRET", "set it to that key's secret from livekit.yaml"),
+        agent_name=_clean(env, "AGENT_NAME") or DEFAULT_AGENT_NAME,
+        public_livekit_url=public_url or "",
+        host=_clean(env, "SHOPME_WEB_HOST") or "127.0.0.1",
+        port=int(_number(env, "SHOPME_WEB_PORT", DEFAULT_WEB_PORT, 1, 65535)),
+        tokens_per_minute=int(_number(env, "SHOPME_WEB_TOKENS_PER_MINUTE", 10, 1, 600)),
+        agent_join_timeout_s=_number(env, "SHOPME_WEB_AGENT_TIMEOUT_S", 20.0, 3, 300),
     )

@@ -12,7 +12,7 @@ import pytest
 from support_tools.store.database import Store
 from support_tools.store.seed import seed_if_empty
 
-pytest_plugins = ["tests.store_fixtures"]
+pytest_plugins = ["tests.store_fixtures", "tests.browser.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

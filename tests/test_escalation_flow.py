@@ -240,6 +240,13 @@ async def tickets_of_session(service: SupportService, session_id: str) -> int:
         )
 
 
+def escalation_notices(room: FakeRoom) -> list[tuple[str, str]]:
+    """(ticket, step) of each escalation notice the caller's app was sent, in order."""
+    notices = [m for m in room.local_participant.sent if m["topic"] == "shopme.escalation"]
+    assert all(m["to"] == [CALLER_IDENTITY] for m in notices)
+    return [(json.loads(m["text"])["ticket"], json.loads(m["text"])["step"]) for m in notices]
+
+
 def recording(name: str) -> tuple[bytes, int]:
     return pcm.read_wav(AUDIO / name)
 
@@ -474,6 +481,8 @@ async def test_a_human_agent_joining_is_introduced_then_the_agent_stops_answerin
     assert run.transcripts == ["I want to talk to a person"]  # the second turn never happened
     # the ticket says a person took over
     assert (await service.get_ticket(number))["status"] == "handed_over"
+    # the caller's app was shown the ticket, then that the person joined
+    assert escalation_notices(room) == [(number, "person_joining"), (number, "human_joined")]
 
 
 async def test_only_the_human_agent_for_this_ticket_triggers_the_hand_off(
@@ -690,3 +699,5 @@ async def test_without_a_desk_the_caller_gets_a_ticket_and_when_the_shop_gets_ba
     assert flow.notifications == [] and flow.handoff_outcome is None
     assert listening == 0
     assert ctx is None or ctx.shutdowns == []
+    if room is not None:
+        assert escalation_notices(room) == [(output["ticket"], "ticket_only")]

@@ -21,6 +21,7 @@ from ..escalation.webhook import WebhookNotifier
 from ..observability import metrics
 from ..observability.metrics import EscalationPath
 from ..settings import Settings
+from .escalation_notice import send_escalation_notice
 
 if TYPE_CHECKING:
     from livekit.agents import AgentSession, JobContext, SpeechHandle
@@ -134,6 +135,9 @@ class EscalationFlow:
         async def record_outcome(outcome: HandoffOutcome) -> None:
             metrics.escalated(_PATH_OF_OUTCOME[outcome])
             await state.service.record_ticket_handoff(actions.ticket_number, outcome.value)
+            await send_escalation_notice(
+                state.room, state.caller_identity, actions.ticket_number, outcome.value
+            )
 
         handoff = HandoffCoordinator(
             room=state.room,

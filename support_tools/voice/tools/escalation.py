@@ -7,7 +7,8 @@ from livekit.agents import RunContext
 from support_tools.observability import metrics
 from support_tools.observability.metrics import EscalationPath
 
-from ..escalation_flow import TICKET_ONLY
+from ..escalation_flow import TICKET_ONLY, TRANSFERRING, WAIT_FOR_PERSON
+from ..escalation_notice import send_escalation_notice
 from ..session import Userdata
 from ._common import as_output, run_domain
 from ._strict import strict_tool
@@ -46,6 +47,19 @@ async def escalate_to_human(
                 next_steps = flow.begin(ticket, after=context.speech_handle)
             else:
                 next_steps = flow.next_steps
+        # The app shows the ticket number while the agent says it.
+        await send_escalation_notice(
+            state.room, state.caller_identity, ticket["ticket"], _step_shown(next_steps)
+        )
         return {"ticket": ticket["ticket"], "already_open": not created, "next_steps": next_steps}
 
     return as_output(await run_domain("escalate_to_human", open_and_hand_off()))
+
+
+def _step_shown(next_steps: str) -> str:
+    """The escalation step the caller's app shows for what the agent tells the caller next."""
+    if next_steps == WAIT_FOR_PERSON:
+        return "person_joining"
+    if next_steps == TRANSFERRING:
+        return "transferring"
+    return "ticket_only"
