@@ -34,16 +34,7 @@ from tests.fake_azure.fixtures import wait_until  # noqa: E402
 from tests.livekit_server import LiveKitServerDouble  # noqa: E402
 from tests.livekit_server.fixtures import WorkerProcess  # noqa: E402
 from tests.livekit_server.netns import namespace_problem  # noqa: E402
-from tests.room.harness import (  # noqa: E402
-    AGENT_NAME,
-    GREETING,
-    Desk,
-    RoomBrain,
-    caller_token,
-    in_room,
-    recording,
-    worker_env,
-)
+from tests.room import harness  # noqa: E402
 
 LIVEKIT_DEFAULT_LOAD_THRESHOLD = 0.7  # livekit-agents' default: CPU share, full above 0.7
 
@@ -78,17 +69,17 @@ async def talk(caller, speech: bytes, rate: int, stop: asyncio.Event) -> None:
 
 
 async def measure(worker: WorkerProcess, lk, calls: int, seconds: float, round_: int) -> dict[str, float]:
-    speech, rate = recording()
+    speech, rate = harness.recording()
     stop = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
         callers = []
         for n in range(calls):
             room = f"bench-{round_}-{n}"
             callers.append(
-                await stack.enter_async_context(in_room(lk.url, caller_token(lk, f"c{round_}-{n}", room), f"c{n}"))
+                await stack.enter_async_context(harness.in_room(lk.url, harness.caller_token(lk, f"c{round_}-{n}", room), f"c{n}"))
             )
         for caller in callers:
-            await wait_until(lambda c=caller: GREETING in c.said_by(), timeout=180, what="greeting")
+            await wait_until(lambda c=caller: harness.GREETING in c.said_by(), timeout=180, what="greeting")
         talkers = [asyncio.create_task(talk(c, speech, rate, stop)) for c in callers]
         await asyncio.sleep(5)
         processes = tree(worker.process.pid)
@@ -110,14 +101,14 @@ async def main(rounds: list[int], seconds: float) -> None:
         raise SystemExit(f"run inside scripts/netns-run.sh: {problem}")
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as folder:
-        async with LiveKitServerDouble() as lk, RoomBrain() as brain:
-            desk = await Desk().start()
+        async with LiveKitServerDouble() as lk, harness.RoomBrain() as brain:
+            desk = await harness.Desk().start()
             env = {
-                **worker_env(brain, f"sqlite+aiosqlite:///{folder}/shop.db", desk),
+                **harness.worker_env(brain, f"sqlite+aiosqlite:///{folder}/shop.db", desk),
                 "SHOPME_MAX_SESSIONS": str(max(rounds) + 1),
                 "SHOPME_IDLE_PROCESSES": "1",
             }
-            worker = WorkerProcess(lk, ["agent.py", "start"], env, Path(folder) / "worker.log", AGENT_NAME)
+            worker = WorkerProcess(lk, ["agent.py", "start"], env, Path(folder) / "worker.log", harness.AGENT_NAME)
             await worker.start()
             try:
                 await asyncio.sleep(5)

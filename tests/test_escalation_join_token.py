@@ -42,6 +42,11 @@ def test_token_carries_no_grant_beyond_joining():
         "canPublish": True,
         "canSubscribe": True,
         "canPublishData": True,
+        # stated, not left to defaults: the same grant as the customer's token (room_grants.py)
+        "canUpdateOwnMetadata": False,
+        "roomAdmin": False,
+        "roomCreate": False,
+        "roomList": False,
     }
     assert not {"sip", "agent", "inference", "observability", "roomConfig"} & set(claims)
 

@@ -13,7 +13,9 @@ from typing import Any
 from urllib.parse import quote
 
 import jwt
-from livekit.api import AccessToken, VideoGrants
+from livekit.api import AccessToken
+
+from ..room_grants import participant_grants
 
 HUMAN_AGENT_ROLE = "human_agent"
 ROLE_ATTRIBUTE = "role"
@@ -43,19 +45,12 @@ def mint_join_token(
         raise ValueError("room and ticket number are required for a join token")
     if ttl <= timedelta(0):
         raise ValueError("join token ttl must be positive")
-    grants = VideoGrants(
-        room_join=True,
-        room=room,
-        can_publish=True,
-        can_subscribe=True,
-        can_publish_data=True,
-    )
     token = (
         AccessToken(api_key, api_secret)
         .with_identity(human_identity(ticket_number))
         .with_name(name)
         .with_attributes({ROLE_ATTRIBUTE: HUMAN_AGENT_ROLE})
-        .with_grants(grants)
+        .with_grants(participant_grants(room))
         .with_ttl(min(ttl, _TTL_CEILING))
     )
     return token.to_jwt()

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
-from ..masking import mask_phone, mask_pii
+from ..masking import mask_phone, mask_pii, mask_value
 
 # LogRecord's own attributes: everything else on a record is an extra field.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -42,16 +41,6 @@ def mask_room_name(room: str) -> str:
 def call_log_fields(*, job_id: str, room: str | None, session_id: str) -> dict[str, str]:
     """The fields every log line of one call carries."""
     return {"job_id": job_id, "room": mask_room_name(room or ""), "session_id": session_id}
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_pii(value)
-    if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(item) for item in value]
-    return value
 
 
 class MaskPersonalData(logging.Filter):
@@ -80,7 +69,7 @@ class MaskPersonalData(logging.Filter):
             if key in _ROOM_FIELDS and isinstance(value, str):
                 setattr(record, key, mask_room_name(value))
             elif key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
-                setattr(record, key, _masked(value))
+                setattr(record, key, mask_value(value))
         if record.exc_info:
             # Formatters print exc_text when set and exc_info is gone: the masked text only.
             record.exc_text = _TRACEBACK_FORMATTER.formatException(record.exc_info)

@@ -7,9 +7,9 @@ second notice tells how the hand-off ended. The JSON schema is in the README.
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import TYPE_CHECKING
+
+from .caller_screen import send_to_caller
 
 if TYPE_CHECKING:
     from livekit import rtc
@@ -21,9 +21,6 @@ NOTICE_VERSION = 1
 STEPS = (
     "person_joining", "transferring", "ticket_only", "human_joined", "transferred", "callback_offered"
 )
-
-logger = logging.getLogger("shopme.escalation_notice")
-
 
 def build_notice(ticket_number: str, step: str) -> dict[str, object]:
     if step not in STEPS:
@@ -38,15 +35,6 @@ async def send_escalation_notice(
 
     A failure to deliver is logged and never fails the escalation: the spoken answer matters more.
     """
-    if room is None or caller_identity is None or not ticket_number:
+    if not ticket_number or step not in STEPS:
         return False
-    try:
-        await room.local_participant.send_text(
-            json.dumps(build_notice(ticket_number, step)),
-            topic=ESCALATION_TOPIC,
-            destination_identities=[caller_identity],
-        )
-    except Exception:
-        logger.warning("could not send the escalation notice", exc_info=True)
-        return False
-    return True
+    return await send_to_caller(room, caller_identity, ESCALATION_TOPIC, build_notice(ticket_number, step))

@@ -6,9 +6,9 @@ in the README; it is built from the store's answer to `get_order_status`, never 
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import TYPE_CHECKING, Any
+
+from .caller_screen import send_to_caller
 
 if TYPE_CHECKING:
     from livekit import rtc
@@ -30,9 +30,6 @@ CARD_FIELDS = (
     "total",
 )
 
-logger = logging.getLogger("shopme.order_card")
-
-
 def build_order_card(order: dict[str, Any]) -> dict[str, Any]:
     card: dict[str, Any] = {"type": "order_card", "version": CARD_VERSION}
     card.update({name: order.get(name) for name in CARD_FIELDS})
@@ -46,15 +43,4 @@ async def send_order_card(
 
     A failure to deliver the card is logged and never fails the tool: the spoken answer matters more.
     """
-    if room is None or caller_identity is None:
-        return False
-    try:
-        await room.local_participant.send_text(
-            json.dumps(build_order_card(order), ensure_ascii=False),
-            topic=ORDER_CARD_TOPIC,
-            destination_identities=[caller_identity],
-        )
-    except Exception:
-        logger.warning("could not send the order card", exc_info=True)
-        return False
-    return True
+    return await send_to_caller(room, caller_identity, ORDER_CARD_TOPIC, build_order_card(order))

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from livekit.api import AccessToken, RoomAgentDispatch, RoomConfiguration, VideoGrants
+from livekit.api import AccessToken, RoomAgentDispatch, RoomConfiguration
+
+from ..room_grants import participant_grants
 
 CUSTOMER_TOKEN_TTL = timedelta(minutes=10)
 CUSTOMER_ID_ATTRIBUTE = "customer_id"
@@ -43,22 +45,11 @@ def mint_customer_token(
     """A token for a new room named by this function, with `agent_name` dispatched into it."""
     room = new_room_name()
     identity = f"customer-{secrets.token_hex(6)}"
-    grants = VideoGrants(
-        room_join=True,
-        room=room,
-        can_publish=True,
-        can_subscribe=True,
-        can_publish_data=True,
-        can_update_own_metadata=False,
-        room_admin=False,
-        room_create=False,
-        room_list=False,
-    )
     token = (
         AccessToken(api_key, api_secret)
         .with_identity(identity)
         .with_name(display_name or DEFAULT_DISPLAY_NAME)
-        .with_grants(grants)
+        .with_grants(participant_grants(room))
         .with_ttl(CUSTOMER_TOKEN_TTL)
         .with_room_config(
             RoomConfiguration(agents=[RoomAgentDispatch(agent_name=agent_name)])

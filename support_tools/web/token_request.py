@@ -37,12 +37,18 @@ class TokenRequest:
 def parse_token_request(body: Any) -> TokenRequest:
     if not isinstance(body, dict):
         raise BadTokenRequest("The request body must be a JSON object, for example {}.")
-    unknown = sorted(str(key) for key in body if key not in ALLOWED_FIELDS)
-    if unknown:
-        raise BadTokenRequest(
-            f"Unknown field {_quoted(unknown[0])}: only \"name\" and \"login\" are accepted."
-        )
+    _refuse_unknown(body, ALLOWED_FIELDS, "field")
     return TokenRequest(display_name=_display_name(body.get("name")), login=_login(body.get("login")))
+
+
+def _refuse_unknown(fields: dict, allowed: tuple[str, str], what: str) -> None:
+    """One sentence naming the first unknown field (sorted, so the answer is stable)."""
+    unknown = sorted(str(key) for key in fields if key not in allowed)
+    if unknown:
+        first, second = allowed
+        raise BadTokenRequest(
+            f'Unknown {what} {_quoted(unknown[0])}: only "{first}" and "{second}" are accepted.'
+        )
 
 
 def _display_name(value: Any) -> str | None:
@@ -65,11 +71,7 @@ def _login(value: Any) -> Login | None:
         return None
     if not isinstance(value, dict):
         raise BadTokenRequest("\"login\" must be an object with \"username\" and \"password\".")
-    unknown = sorted(str(key) for key in value if key not in LOGIN_FIELDS)
-    if unknown:
-        raise BadTokenRequest(
-            f"Unknown login field {_quoted(unknown[0])}: only \"username\" and \"password\" are accepted."
-        )
+    _refuse_unknown(value, LOGIN_FIELDS, "login field")
     username, password = value.get("username"), value.get("password")
     if not isinstance(username, str) or not username.strip():
         raise BadTokenRequest("\"login.username\" must be non-empty text.")

@@ -1,6 +1,8 @@
 // The escalation notice the agent sends on the `shopme.escalation` text stream when a ticket is
 // opened (and again when the hand-off ends). Schema in README.
 
+import { parseJsonObject } from "./json";
+
 export type EscalationStep =
   | "person_joining"
   | "transferring"
@@ -25,14 +27,8 @@ const STEPS: readonly EscalationStep[] = [
 ];
 
 export function parseEscalationNotice(raw: string): EscalationNotice | null {
-  let data: unknown;
-  try {
-    data = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (typeof data !== "object" || data === null) return null;
-  const notice = data as Record<string, unknown>;
+  const notice = parseJsonObject(raw);
+  if (notice === null) return null;
   if (notice.type !== "escalation" || notice.version !== 1) return null;
   if (typeof notice.ticket !== "string" || !TICKET.test(notice.ticket)) return null;
   const step = STEPS.find((known) => known === notice.step);

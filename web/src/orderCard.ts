@@ -1,6 +1,8 @@
 // The order card the agent sends on the `shopme.order-card` text stream (schema in README).
 // The JSON is checked field by field and rendered with textContent only: never as HTML.
 
+import { parseJsonObject } from "./json";
+
 export interface OrderItem {
   name: string;
   quantity: number;
@@ -40,14 +42,8 @@ function count(value: unknown): number {
 }
 
 export function parseOrderCard(raw: string): OrderCard | null {
-  let data: unknown;
-  try {
-    data = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (typeof data !== "object" || data === null) return null;
-  const card = data as Record<string, unknown>;
+  const card = parseJsonObject(raw);
+  if (card === null) return null;
   const orderNumber = text(card.order_number, 40);
   if (card.type !== "order_card" || card.version !== 1 || !orderNumber) return null;
   const items = Array.isArray(card.items) ? card.items.slice(0, MAX_ITEMS) : [];
