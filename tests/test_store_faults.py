@@ -84,7 +84,8 @@ async def test_a_locked_store_refuses_a_write_with_a_sentence_and_writes_nothing
 async def test_every_kind_of_store_fault_is_the_same_sentence(service, store, tmp_path):
     me = verified()
     calls = [
-        lambda: service.verify_customer(CallerState(session_id="v"), "482913", "560001"),
+        # a wrong answer must be counted (a write); a right one only reads, see below
+        lambda: service.verify_customer(CallerState(session_id="v"), "482913", "560002"),
         lambda: service.start_return(me, "517204", "SM-TSHIRT-BLK-M", "too small", 1),
         lambda: service.update_contact_details(me, "email", "new@example.com"),
         lambda: service.schedule_callback(me, "2026-11-24T15:30:00+05:30", "about my order"),
@@ -96,6 +97,16 @@ async def test_every_kind_of_store_fault_is_the_same_sentence(service, store, tm
             with pytest.raises(SupportError) as refusal:
                 await asyncio.wait_for(call(), LIVENESS_S)
             assert refusal.value.message == STORE_UNAVAILABLE
+        # A right postal code only reads. SQLite's write lock leaves WAL readers alone, so it
+        # verifies; PostgreSQL's ACCESS EXCLUSIVE lock blocks reads too: the same sentence.
+        right = CallerState(session_id="r")
+        if store.backend == "sqlite":
+            await asyncio.wait_for(service.verify_customer(right, "482913", "560001"), LIVENESS_S)
+            assert right.verified
+        else:
+            with pytest.raises(SupportError) as refusal:
+                await asyncio.wait_for(service.verify_customer(right, "482913", "560001"), LIVENESS_S)
+            assert refusal.value.message == STORE_UNAVAILABLE and not right.verified
     assert await snapshot(store) == before
 
 

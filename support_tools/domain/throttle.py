@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..store.models import VerificationFailure, VerificationLock
@@ -63,6 +63,17 @@ async def take_turns(session: AsyncSession, attempt: Attempt) -> None:
     for subject in attempt.subjects:
         key = zlib.crc32(f"shopme-verify:{subject}".encode())
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+# How many of `subjects` are locked at `now`: the read-only check of a verification's fast path.
+LOCKED_SUBJECTS = (
+    select(func.count())
+    .select_from(VerificationLock)
+    .where(
+        VerificationLock.subject.in_(bindparam("subjects", expanding=True)),
+        VerificationLock.locked_until > bindparam("now"),
+    )
+)
 
 
 async def is_locked(session: AsyncSession, attempt: Attempt, now: datetime) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..store.database import Store
+from ..store.database import Reads, Store
 from ..store.models import Customer, Order
 from . import lookups, throttle
 from .caller import MAX_VERIFICATION_ATTEMPTS, CallerState
@@ -131,6 +131,20 @@ async def _verify_customer(
     number = normalize_order_number(order_number)
     postal = normalize_postal_code(postal_code)
     attempt = throttle.Attempt(number, throttle.caller_key(caller.identity))
+
+    async def right_answer(reads: Reads) -> Row | None:
+        """The owner, when the postal code matches and nothing is locked: a right answer writes
+        nothing, so it needs no write transaction. Anything else takes the counted path below."""
+        row = await reads.first(lookups.ORDER_OWNER, {"number": number})
+        if row is None or _postal_key(row.delivery_postal_code) != postal:
+            return None
+        locked = await reads.first(throttle.LOCKED_SUBJECTS, {"subjects": attempt.subjects, "now": now})
+        return None if locked is None or locked[0] else row
+
+    owner = await store.read(right_answer)
+    if owner is not None and (not caller.verified or owner.public_id == caller.customer_id):
+        caller.customer_id = owner.public_id
+        return await customer_overview(store, owner, rules)
 
     async def check(session: AsyncSession) -> tuple[str, Row | None]:
         """("ok", the owner row), or why not: "failed", "throttled", "other_customer". A failure is

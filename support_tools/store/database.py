@@ -178,6 +178,9 @@ class Store:
     async def _migrate(self) -> None:
         async with self.engine.execution_options(shopme_write=True).begin() as conn:
             if self.backend == "postgresql":
+                # Workers starting together wait for the one upgrading, however long that takes:
+                # the 2 s lock_timeout that bounds a tool's wait must not end their start-up.
+                await conn.execute(text("SET LOCAL lock_timeout = 0"))
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
             await conn.run_sync(upgrade)
 
