@@ -22,6 +22,8 @@ from livekit.api import TokenVerifier
 from livekit.api.access_token import Claims
 from livekit.protocol import sip as sip_proto
 
+from tests.loopback import serve_on_loopback
+
 TWIRP_STATUS = {
     "canceled": 408,
     "invalid_argument": 400,
@@ -116,11 +118,7 @@ class FakeLiveKitAPI:
     async def start(self) -> FakeLiveKitAPI:
         app = web.Application()
         app.router.add_post("/twirp/livekit.{service}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def aclose(self) -> None:

@@ -45,6 +45,7 @@ from tests.fake_azure.script import ToolCall
 from tests.fake_azure.session_io import ScriptedMicrophone
 from tests.fake_livekit_api import FakeLiveKitAPI
 from tests.fake_room import FakeRoom
+from tests.loopback import serve_on_loopback
 
 fake_azure = fixtures.fake_azure
 http_session = fixtures.http_session
@@ -108,11 +109,7 @@ class DeskReceiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/hooks/escalations", self._receive)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_on_loopback(app)
         self.url = f"http://127.0.0.1:{port}/hooks/escalations?key={URL_CREDENTIAL}"
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from support_tools.escalation import (
     sign,
     verify_signature,
 )
+from tests.loopback import serve_on_loopback
 
 SECRET = "whsec-test-" + "s" * 24
 JOIN_TOKEN = "eyJhbGciOiJIUzI1NiJ9.join-token-under-test.signature"
@@ -75,11 +76,7 @@ class Receiver:
     async def __aenter__(self):
         app = web.Application()
         app.router.add_post("/hooks/escalation", self.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        self._runner, port = await serve_on_loopback(app)
         self.url = f"http://127.0.0.1:{port}/hooks/escalation"
         return self
 

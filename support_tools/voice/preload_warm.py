@@ -2,7 +2,6 @@
 the lazily built wire and tool models are completed there, before any call process forks, so
 every call process shares them instead of building its own."""
 
-from .worker_setup import warm_tool_schemas, warm_wire_models
+from .worker_setup import warm_wire_models
 
 warm_wire_models()
-warm_tool_schemas()

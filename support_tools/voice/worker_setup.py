@@ -31,15 +31,12 @@ import pydantic
 from livekit import rtc
 from livekit.agents import JobExecutorType, JobProcess
 from livekit.agents import llm as livekit_llm
-from livekit.agents.llm import FunctionTool
-from livekit.agents.llm.utils import build_legacy_openai_schema
 
 from ..domain.rules import ShopRules
 from ..settings import ConfigError, Settings, load_settings
 from ..store.database import Store
 from .model import build_realtime_model
 from .startup import rules_from_settings
-from .tools import ALL_TOOLS
 
 LAYOUT_VARIABLE = "SHOPME_WORKER_LAYOUT"
 LAYOUTS = {"threads": JobExecutorType.THREAD, "processes": JobExecutorType.PROCESS}
@@ -124,7 +121,6 @@ def prewarm(proc: JobProcess) -> None:
 def warm_process() -> None:
     """One-time work of the first call in a process, done before a call waits on it."""
     warm_wire_models()
-    warm_tool_schemas()
     # The native audio client starts on first use (hundreds of ms): start it here, not in a call.
     rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
     _freeze_start_up_objects()
@@ -141,14 +137,6 @@ def _freeze_start_up_objects() -> None:
     if not _start_up_frozen.is_set():
         _start_up_frozen.set()
         gc.freeze()
-
-
-def warm_tool_schemas() -> None:
-    """Build each tool's argument schema once, as the model plugin does at session start, so the
-    imports and first-use work of that path are done before a caller waits on it."""
-    for tool in ALL_TOOLS:
-        if isinstance(tool, FunctionTool):
-            build_legacy_openai_schema(tool, internally_tagged=True)
 
 
 def warm_wire_models() -> None:

@@ -14,6 +14,8 @@ from livekit.api import TokenVerifier
 from livekit.api.access_token import Claims
 from livekit.protocol import models
 
+from tests.loopback import serve_on_loopback
+
 from .agents import AgentDispatcher, JobRecord, Worker
 from .netns import restrict_aioice_to_loopback
 from .rooms import KINDS, Participant, ReceivedPacket, Room, serve_signal
@@ -76,11 +78,7 @@ class LiveKitServerDouble:
         app.router.add_get("/rtc", self._rtc)
         app.router.add_get("/agent", self._agent)
         app.router.add_post("/twirp/livekit.{service}/{method}", self.twirp.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def aclose(self) -> None:

@@ -50,6 +50,7 @@ from tests.fake_azure import audio as pcm
 from tests.fake_azure.fixtures import wait_until
 from tests.fake_azure.server import Connection
 from tests.livekit_server import LiveKitServerDouble
+from tests.loopback import serve_on_loopback
 
 AUDIO = Path(__file__).resolve().parents[1] / "audio_fixtures"
 AGENT_NAME = "shopme-support"
@@ -361,11 +362,7 @@ class Desk:
     async def start(self) -> Desk:
         app = web.Application()
         app.router.add_post("/hooks/escalations", self._receive)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_on_loopback(app)
         self.url = f"http://127.0.0.1:{port}/hooks/escalations"
         return self
 
