@@ -39,6 +39,7 @@ from support_tools.observability.logs import (  # noqa: E402
 from support_tools.settings import DEFAULT_AGENT_NAME, ConfigError, Settings, load_settings  # noqa: E402
 from support_tools.voice.agent import SupportAgent  # noqa: E402
 from support_tools.voice.escalation_flow import EscalationFlow  # noqa: E402
+from support_tools.voice.history_window import keep_history_bounded  # noqa: E402
 from support_tools.voice.model_outage import (  # noqa: E402
     attach_outage_handler,
     console_exit_code,
@@ -118,6 +119,7 @@ async def entrypoint(ctx: JobContext) -> None:
     start_spool(state)  # the record goes to local disk as the call goes, then to the store
     session = AgentSession[Userdata](llm=model, userdata=state)
     attach_recorder(session, state)
+    keep_history_bounded(session, settings.history_items)  # long calls: per-turn work stays flat
     attach_outage_handler(model, session, state)  # no model region left: apologise, end, record
     session_metrics.watch(session)
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)

@@ -27,6 +27,11 @@ DEFAULT_JOB_MEMORY_WARN_MB = 400  # about 2.5x a measured job process
 DEFAULT_JOB_MEMORY_LIMIT_MB = 1000  # a job process past this is killed, so it cannot starve its neighbours
 
 
+# Long calls (bench/bench_turn.py): about 50 turns with a tool call each, 100 without; what the
+# plugin replays into a new connection after a dropped socket.
+DEFAULT_HISTORY_ITEMS = 200
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed. `str()` is one line fit to print to the user."""
 
@@ -82,6 +87,9 @@ class Settings:
     verify_lock_min: int = 30
     # Append-only files holding each conversation record until it is in the store.
     spool_dir: str = "spool"
+    # Conversation items the worker keeps in memory (the realtime server keeps them all): the
+    # window a long call's per-turn work and memory stay within (voice/history_window.py).
+    history_items: int = DEFAULT_HISTORY_ITEMS
     worker: WorkerSettings = field(default_factory=WorkerSettings)
 
     @property
@@ -286,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_livekit: bool = 
         verify_failure_window_min=_whole_number(env, "VERIFY_FAILURE_WINDOW_MIN", 30, 1, 1440),
         verify_lock_min=_whole_number(env, "VERIFY_LOCK_MIN", 30, 1, 1440),
         spool_dir=spool_dir,
+        history_items=_whole_number(env, "SHOPME_HISTORY_ITEMS", DEFAULT_HISTORY_ITEMS, 20, 100_000),
         worker=load_worker_settings(env),
     )
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from livekit.agents import APIConnectionError, APIError
 from livekit.plugins import openai
 
+from .history_window import WindowedRealtimeSession
+
 if TYPE_CHECKING:
     import aiohttp
 
@@ -70,8 +72,9 @@ def in_order(regions: list[Region], now: float | None = None) -> list[Region]:
     return sorted(regions, key=recently_failed)  # stable: configured order otherwise
 
 
-class FailoverRealtimeSession(openai.realtime.RealtimeSession):
-    """A session of `ShopMeRealtimeModel` (model.py), which carries `regions` and `on_outage`."""
+class FailoverRealtimeSession(WindowedRealtimeSession, openai.realtime.RealtimeSession):
+    """A session of `ShopMeRealtimeModel` (model.py), which carries `regions` and `on_outage`.
+    Its conversation mirror is kept to a window on long calls (history_window.py)."""
 
     def __init__(self, realtime_model: openai.realtime.RealtimeModel, *, turn_detection_disabled: bool = False) -> None:
         super().__init__(realtime_model, turn_detection_disabled=turn_detection_disabled)

@@ -31,6 +31,7 @@ from livekit.agents import Agent, AgentSession
 from support_tools.domain.caller import CallerState
 from support_tools.settings import Settings, load_settings
 from support_tools.voice.agent import SupportAgent
+from support_tools.voice.history_window import HistoryWindow, keep_history_bounded
 from support_tools.voice.model import build_realtime_model
 from support_tools.voice.recorder import attach_recorder
 from support_tools.voice.session import Userdata
@@ -107,6 +108,7 @@ class AgentRun:
     microphone: ScriptedMicrophone | None
     speaker: SimulatedSpeaker | None
     state: Userdata
+    window: HistoryWindow | None = None  # the client-side history bound, as the worker has it
     start_result: Any = None  # the RunResult of `session.start` when `capture_run=True`
     transcripts: list[str] = field(default_factory=list)  # final user transcripts, in order
     items: list[Any] = field(default_factory=list)  # conversation items added, from the start
@@ -143,13 +145,14 @@ async def agent_session(
         session_options.setdefault("aec_warmup_duration", None)
     session = AgentSession[Userdata](llm=model, userdata=state, **session_options)
     attach_recorder(session, state)  # as the worker does: every session keeps its transcript
+    window = keep_history_bounded(session, settings.history_items)  # and a bounded history
     microphone = speaker = None
     if spoken:
         microphone, speaker = ScriptedMicrophone(), SimulatedSpeaker()
         session.input.audio = microphone
         session.output.audio = speaker
     agent = SupportAgent(settings)
-    run = AgentRun(session, agent, settings, service, microphone, speaker, state)
+    run = AgentRun(session, agent, settings, service, microphone, speaker, state, window=window)
     session.on("conversation_item_added", lambda ev: run.items.append(ev.item))
     session.on(
         "user_input_transcribed", lambda ev: ev.is_final and run.transcripts.append(ev.transcript)
