@@ -55,27 +55,32 @@ def percentile(samples: list[float], share: float) -> float:
 # --- the worker side (a subprocess, importing the checkout under test) -------------------------
 
 
-def owner_of(trace) -> str:
+def owner_of(trace) -> tuple[str, str]:
     """Whose code asked for a block: the innermost frame in the project or in livekit."""
     for frame in reversed(trace.traceback):
         name = frame.filename
-        if "/support_tools/" in name:
-            return "project"
-        if "/livekit/" in name:
-            return "livekit"
-    return "other"
+        for owner, marker in (("project", "/support_tools/"), ("livekit", "/livekit/")):
+            if marker in name:
+                return owner, f"{name.split(marker, 1)[1]}:{frame.lineno}"
+    return "other", f"{Path(trace.traceback[-1].filename).name}:{trace.traceback[-1].lineno}"
 
 
-def retained_by_owner(before, after, turns: int) -> dict[str, float]:
+def retained_by_owner(before, after, turns: int) -> tuple[dict[str, float], list[tuple[str, float]]]:
+    """Bytes per turn still held, by owner, and the largest allocation sites."""
     grown: dict[str, float] = {"project": 0.0, "livekit": 0.0, "other": 0.0}
+    sites: dict[str, float] = {}
     for stat in after.compare_to(before, "traceback"):
-        grown[owner_of(stat)] += stat.size_diff
-    return {owner: size / turns for owner, size in grown.items()}
+        owner, site = owner_of(stat)
+        grown[owner] += stat.size_diff
+        sites[f"{owner} {site}"] = sites.get(f"{owner} {site}", 0.0) + stat.size_diff
+    top = sorted(sites.items(), key=lambda kv: -kv[1])[:6]
+    return {o: size / turns for o, size in grown.items()}, [(s, size / turns) for s, size in top]
 
 
 async def drive(checkout: Path, endpoint: str, api_key: str, turns: int, memory: bool) -> dict:
     sys.path.insert(0, str(checkout))
     import aiohttp
+
     from support_tools.domain.caller import CallerState
     from support_tools.domain.rules import ShopRules
     from support_tools.domain.service import SupportService
@@ -87,7 +92,7 @@ async def drive(checkout: Path, endpoint: str, api_key: str, turns: int, memory:
     if memory:
         import tracemalloc
 
-        tracemalloc.start(25)
+        tracemalloc.start(16)
 
     class Endpoint:  # what `agent_session` reads of a fake
         def __init__(self) -> None:
@@ -127,7 +132,7 @@ async def drive(checkout: Path, endpoint: str, api_key: str, turns: int, memory:
             later = turns - EARLY
             result["rss_kb_per_turn"] = (rss_kb() - rss_at_20) / later
             if memory:
-                result["heap_b_per_turn"] = retained_by_owner(
+                result["heap_b_per_turn"], result["heap_sites"] = retained_by_owner(
                     heap_at_20, tracemalloc.take_snapshot(), later
                 )
                 tracemalloc.stop()
@@ -203,9 +208,11 @@ def describe_memory(label: str, run: dict) -> list[str]:
     total = sum(heap.values())
     parts = ", ".join(f"{owner} {size / 1024:.2f}" for owner, size in heap.items())
     record = run["record"]
+    sites = "; ".join(f"{site} {size:.0f} B" for site, size in run["heap_sites"])
     return [
         f"{label:8} Python heap retained after turn 20: {total / 1024:.2f} KB per turn ({parts}); "
-        f"RSS {run['rss_kb_per_turn']:.1f} KB per turn",
+        f"RSS {run['rss_kb_per_turn']:.1f} KB per turn (tracemalloc's own tables included)",
+        f"{label:8}   largest sites per turn: {sites}",
         f"{label:8} record stored: {record['stored']}, {record['user_messages']} caller messages and "
         f"{record['tool_calls']} tool calls for {record['expected_turns']} turns",
     ]

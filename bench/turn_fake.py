@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fake_azure import FakeAzureRealtime  # noqa: E402
-from tests.fake_azure.script import ScriptedResponse, Say, ToolCall  # noqa: E402
+from tests.fake_azure.script import Say, ScriptedResponse, ToolCall  # noqa: E402
 
 ORDER = "482913"
 API_KEY = "bench-key"

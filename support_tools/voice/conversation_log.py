@@ -6,10 +6,10 @@ No livekit import: the agent side feeds it from session events.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..masking import mask_pii
 
@@ -21,29 +21,73 @@ HELPFUL_TOOLS = frozenset({
     "update_contact_details", "schedule_callback",  # the customer's account
     "get_product_info", "lookup_policy",  # open to every caller
 })
+# What a ticket carries of the conversation (recent, summary): all the log keeps in memory once
+# the transcript is on disk.
+RECENT_ENTRIES = 30
+SUMMARY_SAID = 3
+SUMMARY_TOOLS = 6
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class EntryArchive(Protocol):
+    """Where the transcript lives during the call instead of memory (the spool file: spool.py)."""
+
+    def append_entry(self, entry: dict[str, Any]) -> None:
+        """Durably appended once this returns; raises (OSError) if it was not."""
+
+    def read_entries(self) -> list[dict[str, Any]]:
+        """Every entry appended, in order."""
+
+
 @dataclass
 class ConversationLog:
+    """The transcript, masked as it is added. With an archive, memory holds only what a ticket
+    needs (the last entries, the caller's last words, the last tools) and the transcript is read
+    back from the archive for the record: a long call's memory stays flat. Without one, or from
+    the first entry the archive could not take, entries are held in memory, so none is lost."""
+
     started_at: datetime = field(default_factory=_now)
-    entries: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model, latest totals
     # Set when the call could not go on (the model is unreachable): wins over what was achieved.
     forced_outcome: str | None = None
-    # Called with each new entry (the session's spool file appends it: spool.py).
-    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    archive: EntryArchive | None = None
+    _archived: int = 0  # the transcript's first entries, in the archive
+    _held: list[dict[str, Any]] = field(default_factory=list)  # the rest, in memory
+    _recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ENTRIES))
+    _said: deque[str] = field(default_factory=lambda: deque(maxlen=SUMMARY_SAID))
+    _done: deque[str] = field(default_factory=lambda: deque(maxlen=SUMMARY_TOOLS))
+    _helped: bool = False
 
     def _add(self, entry: dict[str, Any]) -> None:
-        self.entries.append(entry)
-        for listener in self.listeners:
+        archived = False
+        if self.archive is not None:
             try:
-                listener(entry)
+                self.archive.append_entry(entry)
+                archived = True
             except Exception as error:  # a full disk must not end the call; the store still gets it
-                logger.warning("could not spool a transcript entry (%s)", type(error).__name__)
+                logger.warning("could not spool a transcript entry (%s); kept in memory", type(error).__name__)
+        if archived and not self._held:
+            self._archived += 1
+        else:
+            self._held.append(entry)  # after a failure every later entry too: the order holds
+        self._remember(entry)
+
+    def _remember(self, entry: dict[str, Any]) -> None:
+        self._recent.append(entry)
+        role, tool, outcome = entry.get("role"), entry.get("tool"), entry.get("outcome")
+        if role == "user":
+            self._said.append(str(entry.get("text", "")))
+        elif role == "tool":
+            self._done.append(f"{tool} ({outcome})")
+            self._helped = self._helped or (tool in HELPFUL_TOOLS and outcome == "ok")
+
+    def restore(self, entry: dict[str, Any]) -> None:
+        """An entry already masked (read back from a spool file): held, never archived again."""
+        self._held.append(entry)
+        self._remember(entry)
 
     def add_message(self, role: str, text: str) -> None:
         text = text.strip()
@@ -62,6 +106,25 @@ class ConversationLog:
             }
         )
 
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        """The whole transcript, in order (read back from the archive for its part)."""
+        archived: list[dict[str, Any]] = []
+        if self._archived:
+            assert self.archive is not None
+            try:
+                archived = self.archive.read_entries()[: self._archived]
+            except OSError as error:
+                logger.error("could not read the spooled transcript back (%s)", type(error).__name__)
+            if len(archived) < self._archived:
+                logger.error("the spooled transcript lacks %d entries", self._archived - len(archived))
+        return archived + self._held
+
+    @property
+    def held_in_memory(self) -> int:
+        """Transcript entries this log holds in memory (not in its archive)."""
+        return len(self._held)
+
     def set_usage(self, model: str, totals: dict[str, Any]) -> None:
         self.usage[model] = totals
 
@@ -70,20 +133,16 @@ class ConversationLog:
             return self.forced_outcome
         if ticket_number:
             return "escalated"
-        helped = any(
-            e["role"] == "tool" and e["tool"] in HELPFUL_TOOLS and e["outcome"] == "ok"
-            for e in self.entries
-        )
-        return "resolved" if helped else "abandoned"
+        return "resolved" if self._helped else "abandoned"
 
-    def recent(self, limit: int = 30) -> list[dict[str, Any]]:
+    def recent(self, limit: int = RECENT_ENTRIES) -> list[dict[str, Any]]:
         """The conversation so far, for a ticket: messages and tool outcomes, newest last."""
-        return [dict(e) for e in self.entries[-limit:]]
+        return [dict(e) for e in list(self._recent)[-limit:]] if limit > 0 else []
 
-    def summary(self, limit: int = 6) -> str:
+    def summary(self, limit: int = SUMMARY_TOOLS) -> str:
         """A short plain-text summary for a human agent: the caller's last words and actions."""
-        said = [e["text"] for e in self.entries if e["role"] == "user"][-3:]
-        done = [f'{e["tool"]} ({e["outcome"]})' for e in self.entries if e["role"] == "tool"][-limit:]
+        said = list(self._said)
+        done = list(self._done)[-limit:] if limit > 0 else []
         parts = []
         if said:
             parts.append("Caller said: " + " / ".join(s[:160] for s in said))

@@ -59,23 +59,33 @@ class SessionSpool:
 
     def _append(self, line: dict[str, Any], *, sync: bool = False) -> None:
         if self._fd is None:
-            return
+            raise OSError("the spool file is closed")
         data = (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode()
-        os.write(self._fd, data)
+        while data:  # a short write (a nearly full disk) goes on, or raises
+            data = data[os.write(self._fd, data):]
         if sync:
             os.fsync(self._fd)
 
-    def on_entry(self, entry: dict[str, Any]) -> None:
-        """A ConversationLog listener: the caller's state if it changed, then the entry."""
+    def append_entry(self, entry: dict[str, Any]) -> None:
+        """The caller's state if it changed, then the entry (ConversationLog's archive)."""
         caller = (self._caller.customer_id, self._caller.ticket_number, self._caller.room)
         if caller != self._written_caller:
             self._append({"kind": "caller", "customer_id": caller[0], "ticket_number": caller[1], "room": caller[2]})
             self._written_caller = caller
         self._append({"kind": "entry", "entry": entry})
 
+    def read_entries(self) -> list[dict[str, Any]]:
+        """The transcript entries this file holds, in order (the record is built from them)."""
+        with open(self.path, "rb") as file:
+            lines = _parse_lines(file.read())
+        return [line["entry"] for line in lines if line.get("kind") == "entry" and isinstance(line.get("entry"), dict)]
+
     def ended(self, record: dict[str, Any]) -> None:
         """The complete record, as the store is about to be given it."""
-        self._append({"kind": "record", "record": record}, sync=True)
+        try:
+            self._append({"kind": "record", "record": record}, sync=True)
+        except OSError as error:  # the entries are on disk already; the store is tried anyway
+            logger.warning("could not spool the complete record (%s)", type(error).__name__)
 
     def stored(self) -> None:
         """The record is in the store: the file goes (before its lock does)."""
@@ -91,7 +101,7 @@ class SessionSpool:
 
 def attach_spool(log: ConversationLog, caller: CallerState, directory: str | Path) -> SessionSpool:
     spool = SessionSpool(directory, caller, log.started_at)
-    log.listeners.append(spool.on_entry)
+    log.archive = spool  # the transcript lives in the file, not in memory
     return spool
 
 
@@ -129,7 +139,7 @@ def record_from_lines(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
     room = header.get("room")
     for line in lines:
         if line.get("kind") == "entry" and isinstance(line.get("entry"), dict):
-            log.entries.append(line["entry"])
+            log.restore(line["entry"])
         elif line.get("kind") == "caller":
             customer_id, ticket_number = line.get("customer_id"), line.get("ticket_number")
             room = line.get("room") or room
@@ -141,16 +151,20 @@ def record_from_lines(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
     )
 
 
+def _parse_lines(data: bytes) -> list[dict[str, Any]]:
+    lines = []
+    for raw in data.splitlines():
+        with contextlib.suppress(ValueError):  # a line cut short by a kill: skip it
+            line = json.loads(raw)
+            if isinstance(line, dict):
+                lines.append(line)
+    return lines
+
+
 def _read_lines(fd: int) -> list[dict[str, Any]]:
     with os.fdopen(os.dup(fd), "rb") as file:
         file.seek(0)
-        lines = []
-        for raw in file.read().splitlines():
-            with contextlib.suppress(ValueError):  # a line cut short by a kill: skip it
-                line = json.loads(raw)
-                if isinstance(line, dict):
-                    lines.append(line)
-        return lines
+        return _parse_lines(file.read())
 
 
 async def move_spooled_records(directory: str | Path, sink: RecordSink) -> list[str]:
