@@ -46,16 +46,13 @@ class WindowedRealtimeSession:
 
     _remote_chat_ctx: llm.remote_chat_context.RemoteChatContext
 
-    def window_start(self, keep: int) -> str | None:
-        """The id of the item a window of about `keep` items starts at, None if short enough:
-        the first message among the last `keep` items (a tool call stays with its output)."""
+    def window_starts(self, keep: int) -> list[str]:
+        """Where a window of at most `keep` items may start, best first (none if short enough):
+        the messages among the last `keep` items (a tool call stays with its output)."""
         items = self._remote_chat_ctx.to_chat_ctx().items
         if len(items) <= keep:
-            return None
-        for item in items[len(items) - keep:]:
-            if item.type not in _TOOL_ITEMS:
-                return item.id
-        return None
+            return []
+        return [item.id for item in items[len(items) - keep:] if item.type not in _TOOL_ITEMS]
 
     def forget_before(self, item_id: str) -> int:
         """Drop the mirror's items before `item_id` (the server keeps them). Returns how many."""
@@ -121,9 +118,10 @@ class HistoryWindow:
         except RuntimeError:
             return
         for mirror in mirrors:
-            start = mirror.window_start(self.keep)
-            if start is None or agent._chat_ctx.get_by_id(start) is None:
-                continue  # short enough, or the agent does not hold that item: leave all as is
+            held = {item.id for item in agent._chat_ctx.items}
+            start = next((i for i in mirror.window_starts(self.keep) if i in held), None)
+            if start is None:
+                continue  # short enough, or no common item to cut at: leave all as is
             _cut_before(agent._chat_ctx, start)
             if not _cut_before(self.session.history, start):
                 self.session.history.truncate(max_items=self.keep)
