@@ -38,6 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER, PIN = "482913", "560001"
+TURN_FAKE_KEY = "bench-key"  # bench/turn_fake.py's API_KEY (not imported: it imports this checkout's tests)
 WARM_UP_TURNS = 10  # the first turns warm caches and connections: not measured
 EARLY = 20  # turns 1-20 (after the warm-up) against the last 20
 
@@ -172,7 +173,7 @@ def run_once(checkout: Path, turns: int, memory: bool) -> dict:
         port = int(fake.stdout.readline().split()[1])
         worker = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--worker", str(checkout),
-             "--endpoint", f"http://127.0.0.1:{port}", "--turns", str(turns)]
+             "--endpoint", f"http://127.0.0.1:{port}", "--api-key", TURN_FAKE_KEY, "--turns", str(turns)]
             + (["--memory"] if memory else []),
             capture_output=True, text=True, check=False,
             env={k: v for k, v in os.environ.items() if k != "OPENAI_API_VERSION"},
@@ -245,13 +246,12 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", type=lambda v: Path(v).resolve(), default=None)
     parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--api-key", default="", help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker is not None:
-        from turn_fake import API_KEY
-
         outcome = asyncio.run(
-            drive(arguments.worker.resolve(), arguments.endpoint, API_KEY, arguments.turns, arguments.memory)
+            drive(arguments.worker.resolve(), arguments.endpoint, arguments.api_key, arguments.turns, arguments.memory)
         )
         print(json.dumps(outcome))
     else:

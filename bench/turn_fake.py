@@ -24,7 +24,7 @@ from tests.fake_azure import FakeAzureRealtime  # noqa: E402
 from tests.fake_azure.script import Say, ScriptedResponse, ToolCall  # noqa: E402
 
 ORDER = "482913"
-API_KEY = "bench-key"
+API_KEY = "bench-key"  # bench_turn.py passes the same to its workers
 
 
 class LongCallFake(FakeAzureRealtime):
