@@ -72,7 +72,8 @@ _POSTGRES_MODULES = ["sqlalchemy.dialects.postgresql.asyncpg", "asyncpg"]
 
 
 def worker_layout(env: Mapping[str, str] | None = None) -> str:
-    """The configured layout; a value other than `threads` or `processes` is a ConfigError."""
+    """The configured layout; a value other than `loop`, `threads` or `processes` is a
+    ConfigError."""
     env = os.environ if env is None else env
     layout = (env.get(LAYOUT_VARIABLE) or "").strip().lower() or DEFAULT_LAYOUT
     if layout not in LAYOUTS:
