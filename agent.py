@@ -53,6 +53,7 @@ from support_tools.voice.startup import (  # noqa: E402
     start_spool_mover,
     treat_hangup_as_terminate,
 )
+from support_tools.voice.transcript_pacing import pace_transcripts_by_voiced_time  # noqa: E402
 from support_tools.voice.worker_options import agent_server_options_from_env  # noqa: E402
 from support_tools.voice.worker_setup import server_options, take_prepared_call, worker_layout  # noqa: E402
 
@@ -123,6 +124,7 @@ async def entrypoint(ctx: JobContext) -> None:
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
+    pace_transcripts_by_voiced_time()  # before RoomIO builds its transcript synchronizer
     await session.start(
         agent=SupportAgent(settings), room=ctx.room, room_options=room_options, record=False
     )
