@@ -46,6 +46,7 @@ from support_tools.voice.model_outage import (  # noqa: E402
 )
 from support_tools.voice.recorder import attach_recorder, save_record, start_spool  # noqa: E402
 from support_tools.voice.room_audio import caller_audio_input  # noqa: E402
+from support_tools.voice.room_output_frames import send_agent_audio_in_100ms_frames  # noqa: E402
 from support_tools.voice.session import Userdata, caller_identity  # noqa: E402
 from support_tools.voice.session_metrics import SessionMetrics  # noqa: E402
 from support_tools.voice.startup import (  # noqa: E402
@@ -124,7 +125,10 @@ async def entrypoint(ctx: JobContext) -> None:
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
-    pace_transcripts_by_voiced_time()  # before RoomIO builds its transcript synchronizer
+    # Before RoomIO builds its outputs: the agent's audio to the room in 100 ms frames, its
+    # transcript paced without a spectral speaking-rate estimate (CPU per audio-second, issue 9).
+    send_agent_audio_in_100ms_frames()
+    pace_transcripts_by_voiced_time()
     await session.start(
         agent=SupportAgent(settings), room=ctx.room, room_options=room_options, record=False
     )
