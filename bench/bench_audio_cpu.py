@@ -19,10 +19,12 @@ Python thread; that native work is not in these figures (there is no room here).
 
 Agent audio: the model's `response.output_audio.delta` events (PCM16, 24 kHz) of `--delta-ms`
 each, paced in real time, to the session's audio output (a timing speaker: no room). 100 ms is
-the size of the deltas in the recorded wire trace the project's fake follows
-(/work/shared/docs/wire_ga.json: 6400 base64 characters = 4800 bytes = 100 ms) and the fake's
-default; 20 ms is a worst case (five times the events for the same audio). What RoomIO adds in a
-room is measured by bench/bench_room_audio_cpu.py.
+the size in the recorded wire trace the project's fake follows (wire_ga.json beside the shared
+wire notes: deltas of 6400 base64 characters = 4800 bytes = 100 ms at 24 kHz PCM16) and the
+fake's default (tests/fake_azure/script.py); the real service's delta size is not documented
+there and could not be observed from this machine. 20 ms is the worst case: five times the
+events for the same audio, and the cost here is per event. What RoomIO adds in a room is
+measured by bench/bench_room_audio_cpu.py.
 
     .venv/bin/python bench/bench_audio_cpu.py [--calls 10] [--seconds 15] [--rounds 3]
         [--delta-ms 100 20] [--baseline /tmp/audio-before]

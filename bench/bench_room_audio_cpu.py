@@ -2,8 +2,10 @@
 processes included) while the model speaks to callers, against the loopback LiveKit double.
 
 Each run starts a worker, then `--calls` callers join their own rooms at once. The fake Azure
-service greets each with `--seconds` of model audio (a voiced tone with its transcript), paced in
-real time, in deltas of `--delta-ms`. The worker tree's CPU over a steady window of that speech,
+service greets each with `--seconds` of model audio (a voiced tone with its transcript) in deltas
+of `--delta-ms`, sent `--pace` times as fast as it plays (2: as the project's fake describes the
+real service, which generates faster than real time, so audio queues ahead of playout; 1: each
+delta just in time, the worst case for per-frame work). The worker tree's CPU over a steady window of that speech,
 less its CPU over an equally long window after it (the same calls, nobody speaking), divided by
 calls and window, is the figure: RoomIO's whole output chain (transcript synchronizer, participant
 audio output, the native audio source and WebRTC's encoder) included. The double, the fake and the
@@ -13,8 +15,8 @@ callers run in this process and are not counted.
 interleaved. Runs inside the private network namespace of scripts/netns-run.sh (it re-executes
 itself there), so nothing leaves 127.0.0.0/8.
 
-    .venv/bin/python bench/bench_room_audio_cpu.py [--calls 3] [--seconds 14] [--rounds 3]
-        [--delta-ms 100 20] [--baseline /tmp/audio-before]
+    .venv/bin/python bench/bench_room_audio_cpu.py [--calls 3] [--seconds 24] [--rounds 3]
+        [--delta-ms 100 20] [--pace 2] [--baseline /tmp/audio-before]
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
-async def run_once(tree: Path, calls: int, seconds: float, delta_ms: int) -> float:
+async def run_once(tree: Path, calls: int, seconds: float, delta_ms: int, pace: float) -> float:
     """ms of worker CPU per second of agent audio per call, with the worker of `tree`."""
     from tests.fake_azure import Say, ScriptedResponse
     from tests.fake_azure.fixtures import wait_until
@@ -73,7 +75,7 @@ async def run_once(tree: Path, calls: int, seconds: float, delta_ms: int) -> flo
 
     class Speaker(RoomBrain):
         def next_response_for(self, connection: Any, request: dict[str, Any]) -> ScriptedResponse:
-            return ScriptedResponse((Say(words, audio_ms=seconds * 1000, chunk_ms=delta_ms, pace=1.0),))
+            return ScriptedResponse((Say(words, audio_ms=seconds * 1000, chunk_ms=delta_ms, pace=pace),))
 
     with tempfile.TemporaryDirectory() as folder:
         async with LiveKitServerDouble() as lk, Speaker() as brain:
@@ -121,12 +123,12 @@ class _callers:
 
 async def main(args: argparse.Namespace, trees: dict[str, Path]) -> None:
     figures: dict[tuple[str, int], list[float]] = {}
-    print(f"{args.calls} calls at once, {args.seconds:.0f} s of agent audio each, paced in real "
-          f"time; {os.cpu_count()} cores", flush=True)
+    print(f"{args.calls} calls at once, {args.seconds:.0f} s of agent audio each, sent at {args.pace:g}x "
+          f"real time; {os.cpu_count()} cores", flush=True)
     for round_no in range(args.rounds):
         for delta_ms in args.delta_ms:
             for name, tree in trees.items():
-                figure = await run_once(tree, args.calls, args.seconds, delta_ms)
+                figure = await run_once(tree, args.calls, args.seconds, delta_ms, args.pace)
                 figures.setdefault((name, delta_ms), []).append(figure)
                 print(f"  round {round_no + 1}: {name:8s} {delta_ms:3d} ms deltas: {figure:5.2f} ms",
                       flush=True)
@@ -139,9 +141,10 @@ async def main(args: argparse.Namespace, trees: dict[str, Path]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=14.0)
+    parser.add_argument("--seconds", type=float, default=24.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--delta-ms", type=int, nargs="+", default=[100, 20])
+    parser.add_argument("--pace", type=float, default=2.0, help="audio sent per second of playout")
     parser.add_argument("--baseline", help="another checkout whose worker runs in the same rounds")
     args = parser.parse_args()
     if os.environ.get("SHOPME_NETNS") != "1":
