@@ -12,11 +12,12 @@ audio output, the native audio source and WebRTC's encoder) included. The double
 callers run in this process and are not counted.
 
 `--baseline DIR` runs the worker of another checkout (e.g. the main branch) in the same rounds,
-interleaved. Runs inside the private network namespace of scripts/netns-run.sh (it re-executes
+interleaved; `--layout` gives both workers the same SHOPME_WORKER_LAYOUT (otherwise each runs its
+checkout's default, which differ across versions). Runs inside the private network namespace of scripts/netns-run.sh (it re-executes
 itself there), so nothing leaves 127.0.0.0/8.
 
     .venv/bin/python bench/bench_room_audio_cpu.py [--calls 3] [--seconds 24] [--rounds 3]
-        [--delta-ms 100 20] [--pace 2] [--baseline /tmp/audio-before]
+        [--delta-ms 100 20] [--pace 2] [--layout processes] [--baseline /tmp/audio-before]
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--delta-ms", type=int, nargs="+", default=[100, 20])
     parser.add_argument("--pace", type=float, default=2.0, help="audio sent per second of playout")
+    parser.add_argument("--layout", help="SHOPME_WORKER_LAYOUT for every worker (threads, processes, ...)")
     parser.add_argument("--baseline", help="another checkout whose worker runs in the same rounds")
     args = parser.parse_args()
     if os.environ.get("SHOPME_NETNS") != "1":
@@ -156,6 +158,8 @@ if __name__ == "__main__":
     if problem:
         raise SystemExit(f"bench_room_audio_cpu: {problem}")
     os.environ.setdefault("SHOPME_ENV_FILE", str(ROOT / "tests" / "no-such.env"))
+    if args.layout:
+        os.environ["SHOPME_WORKER_LAYOUT"] = args.layout  # the workers inherit this environment
     trees = {"this": ROOT}
     if args.baseline:
         trees = {"baseline": Path(args.baseline).resolve(), **trees}
