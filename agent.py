@@ -49,6 +49,7 @@ from support_tools.voice.model_outage import (  # noqa: E402
 )
 from support_tools.voice.recorder import attach_recorder, save_record, start_spool  # noqa: E402
 from support_tools.voice.room_audio import caller_audio_input  # noqa: E402
+from support_tools.voice.room_output_frames import send_agent_audio_in_100ms_frames  # noqa: E402
 from support_tools.voice.session import Userdata, caller_identity  # noqa: E402
 from support_tools.voice.session_metrics import SessionMetrics  # noqa: E402
 from support_tools.voice.startup import (  # noqa: E402
@@ -56,6 +57,7 @@ from support_tools.voice.startup import (  # noqa: E402
     start_spool_mover,
     treat_hangup_as_terminate,
 )
+from support_tools.voice.transcript_pacing import pace_transcripts_by_voiced_time  # noqa: E402
 from support_tools.voice.worker_options import agent_server_options_from_env  # noqa: E402
 from support_tools.voice.worker_setup import server_options, take_prepared_call, worker_layout  # noqa: E402
 
@@ -129,6 +131,10 @@ async def entrypoint(ctx: JobContext) -> None:
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
+    # Before RoomIO builds its outputs: the agent's audio to the room in 100 ms frames, its
+    # transcript paced without a spectral speaking-rate estimate (CPU per audio-second, issue 9).
+    send_agent_audio_in_100ms_frames()
+    pace_transcripts_by_voiced_time()
     await session.start(
         agent=SupportAgent(settings), room=ctx.room, room_options=room_options, record=False
     )
