@@ -22,7 +22,10 @@ load_dotenv(os.environ.get("SHOPME_ENV_FILE") or Path(__file__).with_name(".env"
 # into every process (about 240 MB each).
 os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
-from support_tools.observability.multiprocess import prepare_metrics_directory  # noqa: E402
+from support_tools.observability.multiprocess import (  # noqa: E402
+    prepare_metrics_directory,
+    reopen_metric_files,
+)
 
 # Before prometheus_client is imported (by livekit-agents): job processes' metrics reach /metrics.
 prepare_metrics_directory(sys.argv[1] if len(sys.argv) > 1 else "")
@@ -47,6 +50,7 @@ from support_tools.voice.model_outage import (  # noqa: E402
 )
 from support_tools.voice.recorder import attach_recorder, save_record, start_spool  # noqa: E402
 from support_tools.voice.room_audio import caller_audio_input  # noqa: E402
+from support_tools.voice.room_output_frames import send_agent_audio_in_100ms_frames  # noqa: E402
 from support_tools.voice.session import Userdata, caller_identity  # noqa: E402
 from support_tools.voice.session_metrics import SessionMetrics  # noqa: E402
 from support_tools.voice.startup import (  # noqa: E402
@@ -54,6 +58,7 @@ from support_tools.voice.startup import (  # noqa: E402
     start_spool_mover,
     treat_hangup_as_terminate,
 )
+from support_tools.voice.transcript_pacing import pace_transcripts_by_voiced_time  # noqa: E402
 from support_tools.voice.worker_options import agent_server_options_from_env  # noqa: E402
 from support_tools.voice.worker_setup import server_options, take_prepared_call, worker_layout  # noqa: E402
 
@@ -70,6 +75,9 @@ AGENT_NAME = os.environ.get("AGENT_NAME") or DEFAULT_AGENT_NAME
 server = AgentServer(**{**agent_server_options_from_env(AGENT_NAME), **server_options()})
 # The job processes' log records are written by this process's handlers: call fields and masks there.
 server.on("worker_started", prepare_log_handlers)
+# ... and the calls of the `loop` layout record their metrics in this process: in files created
+# after the worker emptied the metrics directory at start.
+server.on("worker_started", reopen_metric_files)
 
 
 @server.rtc_session(agent_name=AGENT_NAME)
@@ -125,6 +133,10 @@ async def entrypoint(ctx: JobContext) -> None:
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
+    # Before RoomIO builds its outputs: the agent's audio to the room in 100 ms frames, its
+    # transcript paced without a spectral speaking-rate estimate (CPU per audio-second, issue 9).
+    send_agent_audio_in_100ms_frames()
+    pace_transcripts_by_voiced_time()
     await session.start(
         agent=SupportAgent(settings), room=ctx.room, room_options=room_options, record=False
     )

@@ -10,9 +10,11 @@ import weakref
 
 import pytest
 from livekit.agents import JobExecutorType
+from livekit.agents.ipc import job_thread_executor
 
 from support_tools.store.database import Store
 from support_tools.voice import worker_setup
+from support_tools.voice.calls_loop import CallsLoopJobExecutor
 from support_tools.voice.worker_setup import (
     PreparedCall,
     prewarm,
@@ -25,10 +27,19 @@ from .conftest import ROOT
 from .test_config import SECRET, assert_one_line_naming, run_agent
 
 
-def test_calls_get_a_process_each_unless_threads_are_asked_for() -> None:
-    assert worker_layout({}) == "processes"
-    assert server_options({})["job_executor_type"] == JobExecutorType.PROCESS
+@pytest.fixture(autouse=True)
+def thread_executor_restored(monkeypatch) -> None:
+    """`server_options` under the `loop` layout replaces the thread executor the process pool
+    builds, for the whole process (as in a worker): undone after each test here."""
+    monkeypatch.setattr(job_thread_executor, "ThreadJobExecutor", job_thread_executor.ThreadJobExecutor)
+
+
+def test_calls_share_the_calls_loop_unless_threads_or_processes_are_asked_for() -> None:
+    assert worker_layout({}) == "loop"
+    assert server_options({})["job_executor_type"] == JobExecutorType.THREAD
+    assert job_thread_executor.ThreadJobExecutor is CallsLoopJobExecutor
     assert server_options({"SHOPME_WORKER_LAYOUT": " Threads "})["job_executor_type"] == JobExecutorType.THREAD
+    assert server_options({"SHOPME_WORKER_LAYOUT": "processes"})["job_executor_type"] == JobExecutorType.PROCESS
     assert server_options({})["setup_fnc"] is prewarm
 
 
@@ -124,3 +135,27 @@ async def test_a_runner_prepared_while_a_call_runs_leaves_that_call_collectable(
     finally:
         for runner in (first, second):
             await take_prepared_call(runner).store.close()  # type: ignore[arg-type]
+
+
+def test_runners_preparing_at_once_in_one_process_do_not_crash_it() -> None:
+    """Under `loop` and `threads` the idle runners prepare in threads of the worker process at
+    the same moment; the native audio client's first start used to crash the process (SIGSEGV)
+    when two of them raced to it. Each round is a fresh process, whose client has not started; a
+    race, so without the guard this fails in most runs rather than every run."""
+    script = f"""
+import threading, sys
+sys.path.insert(0, {str(ROOT)!r})
+from support_tools.voice.worker_setup import warm_process, warm_wire_models
+warm_wire_models()  # done, so that the runners reach the native client together
+start = threading.Barrier(8)
+def prepare():
+    start.wait()
+    warm_process()
+threads = [threading.Thread(target=prepare) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("prepared")
+"""
+    for _ in range(8):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert (done.returncode, done.stdout.strip()) == (0, "prepared"), done.stderr[-2000:]

@@ -2,15 +2,19 @@
 
 Layout (`SHOPME_WORKER_LAYOUT`; README "Capacity" has the measurements):
 
-- `processes` (default): every call gets a process of its own (livekit-agents' process
-  executor). A crash, a leak or blocking code stays inside one call, and
-  `SHOPME_JOB_MEMORY_LIMIT_MB` can end just that call (README "Run it in a cluster"); about
-  30-40 MB and a native-client start per call.
-- `threads`: every call is a thread, with its own event loop, in the worker process. About 1 MB
-  per call and the most calls per core (bench/capacity.py), but calls share one interpreter:
-  run one worker per core, and a worker that crashes ends all of its calls.
+- `loop` (default): every call is a task of one event loop in the worker process, its calls
+  loop (calls_loop.py). About 0.5 MB per call and the least CPU per call: 150 calls on 2 cores
+  with one worker per core (bench/capacity.py). Calls share one interpreter: code that blocks
+  delays every call of the worker, and a worker that crashes ends all of its calls (their
+  records stay in the spool for the next worker). Run one worker per core.
+- `threads`: every call is a thread with its own event loop (livekit-agents' thread executor);
+  more CPU than `loop` and late audio above about 50 calls per core, from the threads queueing
+  for the interpreter lock.
+- `processes`: every call gets a process of its own (livekit-agents' process executor). A crash,
+  a leak or blocking code stays inside one call, and `SHOPME_JOB_MEMORY_LIMIT_MB` can end just
+  that call; about 30-40 MB and a native-client start per call.
 
-Either way an idle runner is prepared before a job is assigned to it (`prewarm`): settings, the
+Whatever the layout, an idle runner is prepared before a job is assigned to it (`prewarm`): settings, the
 store's engine, the realtime model object, the wire and tool models and the native audio client,
 so a call starts by connecting to the model, not by importing and building. Under `processes`,
 the modules every call needs are imported once in the forkserver (`preload_modules`) and shared
@@ -35,13 +39,19 @@ from livekit.agents import llm as livekit_llm
 from ..domain.rules import ShopRules
 from ..settings import ConfigError, Settings, load_settings
 from ..store.database import Store
+from .calls_loop import use_calls_loop
 from .model import build_realtime_model
 from .startup import rules_from_settings
 
 LAYOUT_VARIABLE = "SHOPME_WORKER_LAYOUT"
-LAYOUTS = {"threads": JobExecutorType.THREAD, "processes": JobExecutorType.PROCESS}
-# Isolation per call, as the cluster deployment relies on (memory limit per job process).
-DEFAULT_LAYOUT = "processes"
+# `loop` runs on the framework's thread executor, its calls moved onto one loop (calls_loop.py).
+LAYOUTS = {
+    "loop": JobExecutorType.THREAD,
+    "threads": JobExecutorType.THREAD,
+    "processes": JobExecutorType.PROCESS,
+}
+# The most calls per core at the least memory (bench/capacity.py); `processes` for isolation.
+DEFAULT_LAYOUT = "loop"
 _PREPARED_KEY = "shopme.prepared_call"
 
 # Imported by the forkserver under `processes`; every call needs them. `preload_warm` also
@@ -62,11 +72,12 @@ _POSTGRES_MODULES = ["sqlalchemy.dialects.postgresql.asyncpg", "asyncpg"]
 
 
 def worker_layout(env: Mapping[str, str] | None = None) -> str:
-    """The configured layout; a value other than `threads` or `processes` is a ConfigError."""
+    """The configured layout; a value other than `loop`, `threads` or `processes` is a
+    ConfigError."""
     env = os.environ if env is None else env
     layout = (env.get(LAYOUT_VARIABLE) or "").strip().lower() or DEFAULT_LAYOUT
     if layout not in LAYOUTS:
-        raise ConfigError(LAYOUT_VARIABLE, "is not a known layout", "use threads or processes")
+        raise ConfigError(LAYOUT_VARIABLE, "is not a known layout", "use loop, threads or processes")
     return layout
 
 
@@ -85,6 +96,8 @@ def server_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         layout = worker_layout(env)
     except ConfigError:
         layout = DEFAULT_LAYOUT
+    if layout == "loop":
+        use_calls_loop()
     return {
         "job_executor_type": LAYOUTS[layout],
         "setup_fnc": prewarm,
@@ -118,12 +131,18 @@ def prewarm(proc: JobProcess) -> None:
     warm_process()
 
 
+# Under `loop` and `threads` several runners prepare at once, in threads of one process; the
+# native client's first start is not thread-safe (two at once crashed the process).
+_warming = threading.Lock()
+
+
 def warm_process() -> None:
     """One-time work of the first call in a process, done before a call waits on it."""
-    warm_wire_models()
-    # The native audio client starts on first use (hundreds of ms): start it here, not in a call.
-    rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
-    _freeze_start_up_objects()
+    with _warming:
+        warm_wire_models()
+        # The native audio client starts on first use (hundreds of ms): here, not in a call.
+        rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
+        _freeze_start_up_objects()
 
 
 _start_up_frozen = threading.Event()
