@@ -57,9 +57,13 @@ async def drive(checkout: Path, jobs: int, spacing: float, warm_s: float) -> Non
     sys.path.insert(0, str(checkout))
     os.chdir(checkout)
     import agent  # noqa: F401  (builds the AgentServer exactly as `python agent.py start` would)
-    from support_tools.voice.startup import prepare_store
 
-    await prepare_store(os.environ["DATABASE_URL"])
+    if hasattr(agent, "prepare_store_before_start"):  # as `python agent.py start` prepares it
+        await asyncio.to_thread(agent.prepare_store_before_start, "start", os.environ["DATABASE_URL"])
+    else:  # a checkout from before it (--baseline)
+        from support_tools.voice.startup import prepare_store
+
+        await prepare_store(os.environ["DATABASE_URL"])
     server = agent.server
     runner = asyncio.create_task(server.run(devmode=False, unregistered=True))
     await asyncio.sleep(warm_s)  # the idle pool warms up
