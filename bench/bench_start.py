@@ -30,7 +30,7 @@ THIS_FILE = Path(__file__).resolve()
 HERE = THIS_FILE.parent
 sys.path.insert(0, str(HERE))
 
-from procmem import tree_memory  # noqa: E402
+from procmem import import_floor_mb, tree_memory  # noqa: E402
 
 
 @dataclass
@@ -202,6 +202,16 @@ async def main(args: argparse.Namespace) -> None:
     print()
     for variant in variants:
         print(describe(variant.label, results[variant.label]))
+    print_import_floor()
+
+
+def print_import_floor() -> None:
+    """What livekit-agents alone costs a process, measured in this run: the floor under any
+    worker process (each `threads` worker, and console, also hold the realtime plugin)."""
+    bare = import_floor_mb(sys.executable, ["livekit.agents"])
+    with_plugin = import_floor_mb(sys.executable, ["livekit.agents", "livekit.plugins.openai"])
+    print(f"{'floor':16s} a bare `import livekit.agents`: {bare:.0f} MB RSS; "
+          f"`import livekit.agents, livekit.plugins.openai`: {with_plugin:.0f} MB RSS")
 
 
 if __name__ == "__main__":
