@@ -22,7 +22,10 @@ load_dotenv(os.environ.get("SHOPME_ENV_FILE") or Path(__file__).with_name(".env"
 # into every process (about 240 MB each).
 os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
-from support_tools.observability.multiprocess import prepare_metrics_directory  # noqa: E402
+from support_tools.observability.multiprocess import (  # noqa: E402
+    prepare_metrics_directory,
+    reopen_metric_files,
+)
 
 # Before prometheus_client is imported (by livekit-agents): job processes' metrics reach /metrics.
 prepare_metrics_directory(sys.argv[1] if len(sys.argv) > 1 else "")
@@ -68,6 +71,9 @@ server = AgentServer(
 )
 # The job processes' log records are written by this process's handlers: call fields and masks there.
 server.on("worker_started", prepare_log_handlers)
+# ... and the calls of the `loop` layout record their metrics in this process: in files created
+# after the worker emptied the metrics directory at start.
+server.on("worker_started", reopen_metric_files)
 
 
 @server.rtc_session(agent_name=AGENT_NAME)

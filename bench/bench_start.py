@@ -6,8 +6,8 @@ the framework's own `simulate_job` (a mock room), one every `--spacing` seconds,
 fake Azure service (bench/lean_fake.py, its own process) notes when each greeting request
 arrives. Variants run interleaved in rounds, so a busy machine hits them alike:
 
-- `ours-threads`: this checkout's agent.py with SHOPME_WORKER_LAYOUT=threads;
-- `ours-processes`: the same with SHOPME_WORKER_LAYOUT=processes (the default);
+- `ours-loop`: this checkout's agent.py with SHOPME_WORKER_LAYOUT=loop (the default);
+- `ours-threads`, `ours-processes`: the same with SHOPME_WORKER_LAYOUT=threads / processes;
 - `livekit-default` (with `--baseline DIR`): another checkout's agent.py, e.g. the commit before
   this work, which runs livekit-agents' defaults (a process per job, no preload, no prewarm).
 
@@ -188,7 +188,8 @@ def describe(label: str, outcomes: list[Outcome]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    variants = [Variant("ours-threads", HERE.parent, {"SHOPME_WORKER_LAYOUT": "threads"}),
+    variants = [Variant("ours-loop", HERE.parent, {"SHOPME_WORKER_LAYOUT": "loop"}),
+                Variant("ours-threads", HERE.parent, {"SHOPME_WORKER_LAYOUT": "threads"}),
                 Variant("ours-processes", HERE.parent, {"SHOPME_WORKER_LAYOUT": "processes"})]
     if args.baseline:
         variants.append(Variant("livekit-default", args.baseline))

@@ -1,21 +1,25 @@
 """How many concurrent calls a machine carries: N sessions, each as `agent.py` builds it (settings,
-realtime model, `AgentSession[Userdata]`, recorder, `SupportAgent`), with paced 48 kHz caller
-audio in and paced model audio out, against the lean fake Azure service in its own process.
+realtime model, `AgentSession[Userdata]`, recorder, `SupportAgent`), with paced caller audio in
+(24 kHz in 100 ms frames, as agent.py asks the room for it) and paced model audio out, against
+the lean fake Azure service in its own process.
 
-Layouts, as livekit-agents' executors run jobs:
-- `threads-per-core` (the README's recommendation): one worker process per core, each in the
-  `threads` layout, the calls shared between them (as LiveKit dispatches by load);
-- `threads` (the project's default, SHOPME_WORKER_LAYOUT=threads): one process, each call a
-  thread with its own event loop;
+Layouts (SHOPME_WORKER_LAYOUT, support_tools/voice/worker_setup.py):
+- `loop-per-core` (the README's recommendation): one worker process per core, each in the `loop`
+  layout, the calls shared between them (as LiveKit dispatches by load);
+- `loop` (the project's default): one process, every call a task of its calls loop
+  (support_tools/voice/calls_loop.py, the same loop the worker uses);
+- `threads-per-core`, `threads`: every call a thread with its own event loop (livekit-agents'
+  thread executor);
 - `processes` (livekit-agents' default): each call a process of its own, forked from a
   forkserver that preloaded the modules (as the worker's forkserver does).
 
 Reported per run: cores used (worker side, and the fake apart), relay latency (the model's audio
 delta sent by the fake → the frame reaching the session's audio output) p50/p99, gaps (20 ms
 deltas relayed more than 60 ms late: a playout buffer would have run dry), and memory (PSS of
-the worker side; per call).
+the worker side; per call). On a machine shared with other work, run it under `chrt -r 10` so
+that it has the cores as a dedicated machine would give them (the header says which).
 
-    .venv/bin/python bench/capacity.py [--calls 1 10 50 100 150] [--layouts threads processes]
+    chrt -r 10 .venv/bin/python bench/capacity.py [--calls 1 10 50 100 150] [--layouts loop processes]
 """
 
 from __future__ import annotations
@@ -195,6 +199,23 @@ def host_threads(port: int, calls: int, first: int, seconds: float, queue: Any, 
         queue.put(("result", samples))
 
 
+def host_loop(port: int, calls: int, first: int, seconds: float, queue: Any, go: Any,
+              go_time: Any, mic: tuple[int, int] | None) -> None:
+    """The `loop` layouts: every call a task of the worker's calls loop (the product's
+    `CALLS_LOOP`, as `SHOPME_WORKER_LAYOUT=loop` runs them), in this process."""
+    from support_tools.voice.calls_loop import CALLS_LOOP
+
+    get_ready(queue, go)
+
+    async def one(index: int) -> list:
+        await asyncio.sleep(max(0.0, go_time.value + (first + index) * 0.02 - time.monotonic()))
+        return await run_call(port, seconds, mic)
+
+    running = [asyncio.run_coroutine_threadsafe(one(i), CALLS_LOOP.loop()) for i in range(calls)]
+    for call in running:
+        queue.put(("result", call.result()))
+
+
 def host_one(port: int, index: int, seconds: float, queue: Any, go: Any, go_time: Any,
              mic: tuple[int, int] | None) -> None:
     """The `processes` layout: this process holds one call."""
@@ -246,10 +267,11 @@ def hosts_for(layout: str, calls: int, port: int, seconds: float, queue: Any, go
     if layout == "processes":
         return [context.Process(target=host_one, args=(port, i, seconds, queue, go, go_time, mic))
                 for i in range(calls)]
-    workers = 1 if layout == "threads" else min(calls, os.cpu_count() or 1)
+    workers = 1 if layout in ("threads", "loop") else min(calls, os.cpu_count() or 1)
+    host = host_loop if layout.startswith("loop") else host_threads
     shares = [calls // workers + (1 if i < calls % workers else 0) for i in range(workers)]
     firsts = [sum(shares[:i]) for i in range(workers)]
-    return [context.Process(target=host_threads,
+    return [context.Process(target=host,
                             args=(port, share, first, seconds, queue, go, go_time, mic))
             for share, first in zip(shares, firsts, strict=True)]
 
@@ -297,12 +319,24 @@ def measure(layout: str, calls: int, seconds: float, mic: Any, context: Any, *, 
                0.0 if layout == "processes" else idle_pss)
 
 
+LAYOUTS = ["loop-per-core", "loop", "threads-per-core", "threads", "processes"]
+
+
+def scheduling() -> str:
+    """Under a real-time policy (`chrt -r 10 ...`) the bench has the cores as a dedicated machine
+    would give them, whatever else runs here; say which, since tails depend on it."""
+    policy = os.sched_getscheduler(0)
+    return {os.SCHED_OTHER: "normal scheduling (shared with whatever else runs)",
+            os.SCHED_RR: "real-time round-robin (chrt -r: as on a dedicated machine)",
+            os.SCHED_FIFO: "real-time FIFO (chrt -f: as on a dedicated machine)"}.get(policy, f"policy {policy}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 50, 100, 150])
-    parser.add_argument("--layouts", nargs="+", default=["threads-per-core", "threads", "processes"],
-                        choices=["threads-per-core", "threads", "processes"])
-    parser.add_argument("--mic", default="48000/20", help="caller audio as RATE/FRAME_MS")
+    parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=LAYOUTS)
+    parser.add_argument("--mic", default="24000/100",
+                        help="caller audio as RATE/FRAME_MS (agent.py asks the room for 24000/100)")
     parser.add_argument("--seconds", type=float, default=20.0, help="model audio per call")
     args = parser.parse_args()
     os.environ.update({"SHOPME_ENV_FILE": "/nonexistent", "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0"})
@@ -314,7 +348,8 @@ def main() -> None:
                                     "support_tools.voice.preload_warm"])
     rate, frame_ms = (int(v) for v in args.mic.split("/"))
     print(f"{args.seconds:.0f} s of model audio per call; caller audio {rate} Hz in {frame_ms} ms "
-          f"frames; gap = a 20 ms delta relayed over {GAP_MS:.0f} ms late; {os.cpu_count()} cores",
+          f"frames; gap = a 20 ms delta relayed over {GAP_MS:.0f} ms late; {os.cpu_count()} cores; "
+          f"{scheduling()}",
           flush=True)
     for calls in args.calls:
         for layout in args.layouts:  # interleaved: the same machine state for every layout

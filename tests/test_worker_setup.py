@@ -11,9 +11,11 @@ import weakref
 
 import pytest
 from livekit.agents import JobExecutorType
+from livekit.agents.ipc import job_thread_executor
 
 from support_tools.store.database import Store
 from support_tools.voice import worker_setup
+from support_tools.voice.calls_loop import CallsLoopJobExecutor
 from support_tools.voice.worker_setup import (
     PreparedCall,
     prewarm,
@@ -26,10 +28,14 @@ from .conftest import ROOT
 from .test_config import SECRET, assert_one_line_naming, run_agent
 
 
-def test_calls_get_a_process_each_unless_threads_are_asked_for() -> None:
-    assert worker_layout({}) == "processes"
-    assert server_options({})["job_executor_type"] == JobExecutorType.PROCESS
+def test_calls_share_the_calls_loop_unless_threads_or_processes_are_asked_for(monkeypatch) -> None:
+    # the `loop` layout replaces the thread executor the process pool builds: undone after the test
+    monkeypatch.setattr(job_thread_executor, "ThreadJobExecutor", job_thread_executor.ThreadJobExecutor)
+    assert worker_layout({}) == "loop"
+    assert server_options({})["job_executor_type"] == JobExecutorType.THREAD
+    assert job_thread_executor.ThreadJobExecutor is CallsLoopJobExecutor
     assert server_options({"SHOPME_WORKER_LAYOUT": " Threads "})["job_executor_type"] == JobExecutorType.THREAD
+    assert server_options({"SHOPME_WORKER_LAYOUT": "processes"})["job_executor_type"] == JobExecutorType.PROCESS
     assert server_options({})["setup_fnc"] is prewarm
 
 
@@ -108,10 +114,11 @@ def test_a_processes_worker_never_loads_what_only_its_calls_need(tmp_path) -> No
     assert started["loaded"] == []
 
 
-def test_a_threads_worker_loads_its_calls_modules_at_start_up(tmp_path) -> None:
+@pytest.mark.parametrize("layout", ["loop", "threads"])
+def test_a_worker_whose_calls_run_in_it_loads_their_modules_at_start_up(tmp_path, layout) -> None:
     """Its calls run in it: their modules are imported on the main thread before any call
     (livekit-agents refuses to register the realtime plugin from a runner's thread)."""
-    started = start_worker_process("threads", tmp_path / "shop.db")
+    started = start_worker_process(layout, tmp_path / "shop.db")
     assert started["orders"] > 0
     assert started["loaded"] == ["sqlalchemy", "livekit.plugins.openai", "support_tools.voice.call"]
 
@@ -191,3 +198,27 @@ def test_a_forkserver_that_cannot_prepare_a_call_leaves_it_to_the_call_processes
     monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
     worker_setup.prepare_call_for_forks()
     assert worker_setup._forked_call is None
+
+
+def test_runners_preparing_at_once_in_one_process_do_not_crash_it() -> None:
+    """Under `loop` and `threads` the idle runners prepare in threads of the worker process at
+    the same moment; the native audio client's first start used to crash the process (SIGSEGV)
+    when two of them raced to it. Each round is a fresh process, whose client has not started; a
+    race, so without the guard this fails in most runs rather than every run."""
+    script = f"""
+import threading, sys
+sys.path.insert(0, {str(ROOT)!r})
+from support_tools.voice.worker_setup import warm_process, warm_wire_models
+warm_wire_models()  # done, so that the runners reach the native client together
+start = threading.Barrier(8)
+def prepare():
+    start.wait()
+    warm_process()
+threads = [threading.Thread(target=prepare) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("prepared")
+"""
+    for _ in range(8):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert (done.returncode, done.stdout.strip()) == (0, "prepared"), done.stderr[-2000:]

@@ -2,15 +2,19 @@
 
 Layout (`SHOPME_WORKER_LAYOUT`; README "Capacity" has the measurements):
 
-- `processes` (default): every call gets a process of its own (livekit-agents' process
-  executor). A crash, a leak or blocking code stays inside one call, and
-  `SHOPME_JOB_MEMORY_LIMIT_MB` can end just that call (README "Run it in a cluster"); about
-  30-40 MB and a native-client start per call.
-- `threads`: every call is a thread, with its own event loop, in the worker process. About 1 MB
-  per call and the most calls per core (bench/capacity.py), but calls share one interpreter:
-  run one worker per core, and a worker that crashes ends all of its calls.
+- `loop` (default): every call is a task of one event loop in the worker process, its calls
+  loop (calls_loop.py). About 0.5 MB per call and the least CPU per call: 150 calls on 2 cores
+  with one worker per core (bench/capacity.py). Calls share one interpreter: code that blocks
+  delays every call of the worker, and a worker that crashes ends all of its calls (their
+  records stay in the spool for the next worker). Run one worker per core.
+- `threads`: every call is a thread with its own event loop (livekit-agents' thread executor);
+  more CPU than `loop` and late audio above about 50 calls per core, from the threads queueing
+  for the interpreter lock.
+- `processes`: every call gets a process of its own (livekit-agents' process executor). A crash,
+  a leak or blocking code stays inside one call, and `SHOPME_JOB_MEMORY_LIMIT_MB` can end just
+  that call; about 30-40 MB and a native-client start per call.
 
-Either way an idle runner is prepared before a job is assigned to it (`prewarm`): settings, the
+Whatever the layout, an idle runner is prepared before a job is assigned to it (`prewarm`): settings, the
 store's engine, the realtime model object, the wire and tool models and the native audio client,
 so a call starts by connecting to the model, not by importing and building. Under `processes`,
 the modules every call needs are imported once in the forkserver (`preload_modules`) and shared
@@ -37,15 +41,21 @@ from typing import TYPE_CHECKING, Any
 from livekit.agents import JobExecutorType, JobProcess
 
 from ..settings import ConfigError, Settings, load_settings
+from .calls_loop import use_calls_loop
 
 if TYPE_CHECKING:
     from ..domain.rules import ShopRules
     from ..store.database import Store
 
 LAYOUT_VARIABLE = "SHOPME_WORKER_LAYOUT"
-LAYOUTS = {"threads": JobExecutorType.THREAD, "processes": JobExecutorType.PROCESS}
-# Isolation per call, as the cluster deployment relies on (memory limit per job process).
-DEFAULT_LAYOUT = "processes"
+# `loop` runs on the framework's thread executor, its calls moved onto one loop (calls_loop.py).
+LAYOUTS = {
+    "loop": JobExecutorType.THREAD,
+    "threads": JobExecutorType.THREAD,
+    "processes": JobExecutorType.PROCESS,
+}
+# The most calls per core at the least memory (bench/capacity.py); `processes` for isolation.
+DEFAULT_LAYOUT = "loop"
 _PREPARED_KEY = "shopme.prepared_call"
 
 # Imported by the forkserver under `processes`; every call needs them. `preload_warm` also
@@ -74,7 +84,7 @@ def worker_layout(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     layout = (env.get(LAYOUT_VARIABLE) or "").strip().lower() or DEFAULT_LAYOUT
     if layout not in LAYOUTS:
-        raise ConfigError(LAYOUT_VARIABLE, "is not a known layout", "use threads or processes")
+        raise ConfigError(LAYOUT_VARIABLE, "is not a known layout", "use loop, threads or processes")
     return layout
 
 
@@ -89,10 +99,11 @@ def _layout_or_default(env: Mapping[str, str]) -> str:
 
 def calls_run_here(command: str, env: Mapping[str, str] | None = None) -> bool:
     """Whether the calls of `python agent.py <command>` run in the worker process itself: in
-    `console` (livekit-agents runs its job in a thread) and in the threads layout. Under
-    `processes` they run in processes forked from the forkserver, never in the worker's."""
+    `console` (livekit-agents runs its job in a thread) and in the `loop` and `threads`
+    layouts. Under `processes` they run in processes forked from the forkserver, never in the
+    worker's."""
     env = os.environ if env is None else env
-    return command == "console" or _layout_or_default(env) == "threads"
+    return command == "console" or _layout_or_default(env) != "processes"
 
 
 def import_call_modules() -> None:
@@ -119,8 +130,11 @@ def server_options(
 ) -> dict[str, Any]:
     """Keyword arguments for `AgentServer`."""
     env = os.environ if env is None else env
+    layout = _layout_or_default(env)
+    if layout == "loop":
+        use_calls_loop()
     return {
-        "job_executor_type": LAYOUTS[_layout_or_default(env)],
+        "job_executor_type": LAYOUTS[layout],
         "setup_fnc": prewarm,
         "preload_modules": preload_modules(env.get("DATABASE_URL") or "", entry_module),
     }
@@ -151,7 +165,7 @@ def prepare_call() -> PreparedCall:
 
 
 # The call the forkserver prepared (`preload_call`): every call process forked from it holds a
-# copy-on-write copy, and takes it once. None in the worker process and under `threads`.
+# copy-on-write copy, and takes it once. None in the worker process and under `loop`/`threads`.
 _forked_call: PreparedCall | None = None
 
 
@@ -177,14 +191,20 @@ def prewarm(proc: JobProcess) -> None:
     warm_process()
 
 
+# Under `loop` and `threads` several runners prepare at once, in threads of one process; the
+# native client's first start is not thread-safe (two at once crashed the process).
+_warming = threading.Lock()
+
+
 def warm_process() -> None:
     """One-time work of the first call in a process, done before a call waits on it."""
     from livekit import rtc
 
-    warm_wire_models()
-    # The native audio client starts on first use (hundreds of ms): start it here, not in a call.
-    rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
-    _freeze_start_up_objects()
+    with _warming:
+        warm_wire_models()
+        # The native audio client starts on first use (hundreds of ms): here, not in a call.
+        rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
+        _freeze_start_up_objects()
 
 
 _start_up_frozen = threading.Event()
