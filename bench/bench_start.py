@@ -53,17 +53,23 @@ class Outcome:
 
 # --- the worker side (a subprocess) ------------------------------------------------------------
 
-async def drive(checkout: Path, jobs: int, spacing: float, warm_s: float) -> None:
+def load_worker(checkout: Path):
+    """agent.py as `python agent.py start` loads it, on the main thread: the module (which builds
+    the AgentServer), then the store prepared the way its `__main__` block does."""
     sys.path.insert(0, str(checkout))
     os.chdir(checkout)
-    import agent  # noqa: F401  (builds the AgentServer exactly as `python agent.py start` would)
+    import agent
 
-    if hasattr(agent, "prepare_store_before_start"):  # as `python agent.py start` prepares it
-        await asyncio.to_thread(agent.prepare_store_before_start, "start", os.environ["DATABASE_URL"])
+    if hasattr(agent, "prepare_store_before_start"):
+        agent.prepare_store_before_start("start", os.environ["DATABASE_URL"])
     else:  # a checkout from before it (--baseline)
         from support_tools.voice.startup import prepare_store
 
-        await prepare_store(os.environ["DATABASE_URL"])
+        asyncio.run(prepare_store(os.environ["DATABASE_URL"]))
+    return agent
+
+
+async def drive(agent, jobs: int, spacing: float, warm_s: float) -> None:
     server = agent.server
     runner = asyncio.create_task(server.run(devmode=False, unregistered=True))
     await asyncio.sleep(warm_s)  # the idle pool warms up
@@ -226,6 +232,6 @@ if __name__ == "__main__":
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
-        asyncio.run(drive(args.drive, args.jobs, args.spacing, args.warm))
+        asyncio.run(drive(load_worker(args.drive), args.jobs, args.spacing, args.warm))
     else:
         asyncio.run(main(args))

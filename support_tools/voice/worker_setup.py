@@ -187,8 +187,12 @@ def _take_forked_call() -> PreparedCall | None:
 
 def prewarm(proc: JobProcess) -> None:
     """The runner's setup function: runs in an idle runner, before any job is assigned to it."""
-    proc.userdata[_PREPARED_KEY] = _take_forked_call() or prepare_call()
-    warm_process()
+    forked = _take_forked_call()
+    proc.userdata[_PREPARED_KEY] = forked or prepare_call()
+    # A call process forked from the forkserver has the native library mapped already (livekit's
+    # own preload): its client then starts in about 5 ms with the call's room, and an idle
+    # process does not hold its threads and buffers (about 1.5 MB each, README "Benchmarks").
+    warm_process(start_native_client=forked is None)
 
 
 # Under `loop` and `threads` several runners prepare at once, in threads of one process; the
@@ -196,14 +200,16 @@ def prewarm(proc: JobProcess) -> None:
 _warming = threading.Lock()
 
 
-def warm_process() -> None:
+def warm_process(*, start_native_client: bool = True) -> None:
     """One-time work of the first call in a process, done before a call waits on it."""
     from livekit import rtc
 
     with _warming:
         warm_wire_models()
-        # The native audio client starts on first use (hundreds of ms): here, not in a call.
-        rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
+        # The native audio client's first start loads its library (hundreds of ms): here, not
+        # in a call.
+        if start_native_client:
+            rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
         _freeze_start_up_objects()
 
 
