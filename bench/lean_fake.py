@@ -2,15 +2,18 @@
 
 It speaks just enough of the GA wire for the livekit-agents OpenAI plugin: `session.created`,
 `session.updated`, and for each `response.create` either an empty reply (start-up benchmark) or
-`--audio-seconds` of model audio paced in real time in 20 ms deltas (capacity benchmark). It never
+`--audio-seconds` of model audio paced in real time (capacity benchmark), in deltas of `--delta-ms`
+(default 20, or the LEAN_FAKE_DELTA_MS environment variable: capacity.py starts this script and
+passes only `--audio-seconds`). It never
 parses the caller's `input_audio_buffer.append` events (most of the traffic), so its own CPU stays
 small next to the worker's.
 
-Each 20 ms delta carries its send time in its first four samples (CLOCK_MONOTONIC in µs, which
-every process on the machine shares), so the receiving side can tell the relay delay per frame.
+Every 20 ms slice of a delta carries the delta's send time in its first four samples
+(CLOCK_MONOTONIC in µs, which every process on the machine shares), so the receiving side can tell
+the relay delay per 20 ms of audio whatever the delta size.
 On stdout: `port <n>` once, then `create <connection> <monotonic s>` per response.create.
 
-    .venv/bin/python bench/lean_fake.py [--audio-seconds 30]
+    .venv/bin/python bench/lean_fake.py [--audio-seconds 30] [--delta-ms 100]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import struct
 import sys
 import time
@@ -28,8 +32,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 RATE = 24_000
-DELTA_MS = 20
-DELTA_SAMPLES = RATE * DELTA_MS // 1000
+STAMP_EVERY_MS = 20  # capacity.py's TimingSpeaker reads one stamp per 20 ms of audio
+STAMP_SAMPLES = RATE * STAMP_EVERY_MS // 1000
+DELTA_MS_ENV = "LEAN_FAKE_DELTA_MS"
 STAMP = struct.Struct("<q")  # 8 bytes = the first 4 PCM16 samples of a delta
 _ids = count(1)
 
@@ -39,8 +44,11 @@ def new_id(prefix: str) -> str:
 
 
 def stamped_delta(tone: bytes) -> str:
+    """`tone` (a whole number of 20 ms slices) with the send time at the start of every slice."""
     stamp = STAMP.pack(time.monotonic_ns() // 1000)
-    return base64.b64encode(stamp + tone[STAMP.size:]).decode()
+    slice_bytes = STAMP_SAMPLES * 2
+    return base64.b64encode(b"".join(stamp + tone[at + STAMP.size:at + slice_bytes]
+                                     for at in range(0, len(tone), slice_bytes))).decode()
 
 
 def read_stamp(pcm: bytes, offset: int) -> float:
@@ -62,12 +70,14 @@ def initial_session(deployment: str) -> dict[str, Any]:
 
 
 class LeanConnection:
-    def __init__(self, ws: web.WebSocketResponse, index: int, deployment: str, audio_seconds: float) -> None:
-        self.ws, self.index, self.audio_seconds = ws, index, audio_seconds
+    def __init__(self, ws: web.WebSocketResponse, index: int, deployment: str, audio_seconds: float,
+                 delta_ms: int) -> None:
+        self.ws, self.index, self.audio_seconds, self.delta_ms = ws, index, audio_seconds, delta_ms
         self.session = initial_session(deployment)
         self.active: asyncio.Task[None] | None = None
         # A quiet tone, so nothing along the way treats the audio as silence.
-        self.tone = b"".join(struct.pack("<h", 800 if (i // 24) % 2 else -800) for i in range(DELTA_SAMPLES))
+        self.tone = b"".join(struct.pack("<h", 800 if (i // 24) % 2 else -800)
+                             for i in range(RATE * delta_ms // 1000))
 
     async def send(self, event: dict[str, Any]) -> None:
         event.setdefault("event_id", new_id("event"))
@@ -112,10 +122,10 @@ class LeanConnection:
             await self.send({"type": "response.content_part.added", **at,
                              "part": {"type": "audio", "transcript": ""}})
             started = time.monotonic()
-            deltas = int(self.audio_seconds * 1000 / DELTA_MS)
+            deltas = int(self.audio_seconds * 1000 / self.delta_ms)
             try:
                 for n in range(deltas):
-                    due = started + n * DELTA_MS / 1000
+                    due = started + n * self.delta_ms / 1000
                     if due > time.monotonic():
                         await asyncio.sleep(due - time.monotonic())
                     await self.send({"type": "response.output_audio.delta", **at,
@@ -133,14 +143,14 @@ class LeanConnection:
         await self.send({"type": "response.done", "response": response})
 
 
-async def main(audio_seconds: float) -> None:
+async def main(audio_seconds: float, delta_ms: int) -> None:
     connections = count(0)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         deployment = request.query.get("model") or "gpt-realtime"
-        await LeanConnection(ws, next(connections), deployment, audio_seconds).serve()
+        await LeanConnection(ws, next(connections), deployment, audio_seconds, delta_ms).serve()
         return ws
 
     app = web.Application()
@@ -160,7 +170,12 @@ async def main(audio_seconds: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audio-seconds", type=float, default=0.0)
+    parser.add_argument("--delta-ms", type=int, default=int(os.environ.get(DELTA_MS_ENV, "20")),
+                        help="model audio per delta, a multiple of 20")
+    args = parser.parse_args()
+    if args.delta_ms <= 0 or args.delta_ms % STAMP_EVERY_MS:
+        parser.error("--delta-ms must be a positive multiple of 20")
     try:
-        asyncio.run(main(parser.parse_args().audio_seconds))
+        asyncio.run(main(args.audio_seconds, args.delta_ms))
     except KeyboardInterrupt:
         sys.exit(0)

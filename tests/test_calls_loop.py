@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import threading
+import time
 
 from livekit.agents import JobContext, JobExecutorType, JobProcess
 from livekit.agents.ipc import proc_pool
@@ -52,7 +53,7 @@ class TwoCalls:
         ctx.shutdown(reason="done")
 
 
-def executor(calls: TwoCalls) -> CallsLoopJobExecutor:
+def executor(calls: TwoCalls, close_timeout: float = 10) -> CallsLoopJobExecutor:
     return CallsLoopJobExecutor(
         initialize_process_fnc=calls.setup,
         job_entrypoint_fnc=calls.entrypoint,
@@ -60,7 +61,7 @@ def executor(calls: TwoCalls) -> CallsLoopJobExecutor:
         simulation_end_fnc=None,
         inference_executor=None,
         initialize_timeout=10,
-        close_timeout=10,
+        close_timeout=close_timeout,
         session_end_timeout=10,
         ping_interval=2.5,
         high_ping_threshold=0.5,
@@ -101,6 +102,50 @@ async def test_a_runner_whose_setup_fails_ends_without_running_a_call() -> None:
     except Exception:
         pass  # the framework reports the failed initialisation; the executor must still end
     await asyncio.wait_for(runner.join(), timeout=10)
+    assert calls.ran_on == []
+
+
+async def test_what_a_call_leaves_running_is_cancelled_when_it_ends() -> None:
+    """A task a call started and forgot (a plugin's, ours) would keep running on the shared loop
+    and keep the whole call in memory: it ends with the call."""
+    calls = TwoCalls()
+    calls.both_running = asyncio.Event()
+    calls.both_running.set()
+    forgotten: list[asyncio.Task[None]] = []
+    entrypoint = calls.entrypoint
+
+    async def leaves_a_task_behind(ctx: JobContext) -> None:
+        async def forever() -> None:
+            await asyncio.Event().wait()  # never set
+
+        forgotten.append(asyncio.get_running_loop().create_task(forever()))
+        await entrypoint(ctx)
+
+    calls.entrypoint = leaves_a_task_behind  # type: ignore[method-assign]
+    runner = executor(calls)
+    await runner.start()
+    await runner.initialize()
+    await runner.launch_job(fake_job("leaves-a-task"))
+    await asyncio.wait_for(runner.join(), timeout=20)
+    [task] = forgotten
+    assert task.cancelled()
+
+
+async def test_a_runner_stopped_while_it_prepares_closes_in_time() -> None:
+    """The worker stopping (SIGTERM) cancels runners still preparing; closing one must not wait
+    forever (the framework's thread executor does)."""
+    calls = TwoCalls()
+
+    def slow_setup(proc: JobProcess) -> None:
+        time.sleep(1.0)
+
+    calls.setup = slow_setup  # type: ignore[method-assign]
+    runner = executor(calls, close_timeout=1)
+    await runner.start()
+    preparing = asyncio.create_task(runner.initialize())
+    await asyncio.sleep(0.2)
+    preparing.cancel()  # as the process pool does when it closes
+    await asyncio.wait_for(runner.aclose(), timeout=10)
     assert calls.ran_on == []
 
 

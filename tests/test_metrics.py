@@ -319,3 +319,52 @@ async def test_a_dropped_model_connection_counts_one_reconnect(fake_azure, http_
         await fixtures.wait_until(
             lambda: deltas.of("shopme_model_reconnects_total") == 1, timeout=10, what="the count"
         )
+
+
+_WORKER_AND_JOB_PROCESS = """
+import multiprocessing, os, sys
+sys.path.insert(0, {root!r})
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = {folder!r}
+from support_tools.observability.multiprocess import prepare_metrics_directory
+prepare_metrics_directory("start")  # as agent.py does, in the worker and again in each job process
+
+
+def call():
+    from support_tools.observability import metrics
+    from support_tools.observability.metrics import ToolOutcome
+    metrics.tool_called("get_order_status", ToolOutcome.OK, 0.01)
+    metrics.verification_failed(locked=False)
+    metrics.tool_called("verify_customer", ToolOutcome.REFUSED, 0.01)
+    metrics.verification_failed(locked=False)
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["support_tools.observability.metrics"])
+    job = context.Process(target=call)
+    job.start()
+    job.join()
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    print(generate_latest(registry).decode())
+"""
+
+
+def test_a_job_process_forked_from_the_forkserver_counts_what_metrics_then_reads(tmp_path) -> None:
+    """Under `processes` a call's process comes from the worker's forkserver, which imported the
+    metrics already: its counters must land in files `/metrics` reads whole."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER_AND_JOB_PROCESS.format(root=str(ROOT), folder=str(tmp_path / "metrics")))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert "shopme_verification_failures_total 2.0" in lines
+    assert 'shopme_tool_calls_total{outcome="ok",tool="get_order_status"} 1.0' in lines
+    assert 'shopme_tool_calls_total{outcome="refused",tool="verify_customer"} 1.0' in lines

@@ -28,9 +28,14 @@ from .conftest import ROOT
 from .test_config import SECRET, assert_one_line_naming, run_agent
 
 
-def test_calls_share_the_calls_loop_unless_threads_or_processes_are_asked_for(monkeypatch) -> None:
-    # the `loop` layout replaces the thread executor the process pool builds: undone after the test
+@pytest.fixture(autouse=True)
+def thread_executor_restored(monkeypatch) -> None:
+    """`server_options` under the `loop` layout replaces the thread executor the process pool
+    builds, for the whole process (as in a worker): undone after each test here."""
     monkeypatch.setattr(job_thread_executor, "ThreadJobExecutor", job_thread_executor.ThreadJobExecutor)
+
+
+def test_calls_share_the_calls_loop_unless_threads_or_processes_are_asked_for() -> None:
     assert worker_layout({}) == "loop"
     assert server_options({})["job_executor_type"] == JobExecutorType.THREAD
     assert job_thread_executor.ThreadJobExecutor is CallsLoopJobExecutor

@@ -10,8 +10,10 @@ values in memory, where that endpoint never looks. This module imports no LiveKi
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import MutableMapping
 
@@ -61,7 +63,9 @@ def _process_identifier() -> str:
 def _track_generations(environ: MutableMapping[str, str]) -> None:
     """Before any metric exists: identify this process's metric files by `_process_identifier`
     (only for this process's own environment, where prometheus_client finds the directory)."""
-    if environ is not os.environ:
+    if environ is not os.environ or "prometheus_client" in sys.modules or multiprocessing.parent_process():
+        # Another mapping; or metrics already exist here, as in a job process forked from the
+        # worker's forkserver: two value classes would write one file over each other.
         return
     from prometheus_client import values
 

@@ -22,8 +22,10 @@ from .escalation_flow import EscalationFlow
 from .model_outage import attach_outage_handler, end_console_after_outage
 from .recorder import attach_recorder, save_record, start_spool
 from .room_audio import caller_audio_input
+from .room_output_frames import send_agent_audio_in_100ms_frames
 from .session import Userdata, caller_identity
 from .session_metrics import SessionMetrics
+from .transcript_pacing import pace_transcripts_by_voiced_time
 from .worker_setup import take_prepared_call
 
 logger = logging.getLogger("shopme.worker")
@@ -80,6 +82,10 @@ async def run_call(ctx: JobContext) -> None:
     state.escalation = EscalationFlow.for_session(settings, session, state, ctx if in_room else None)
     # The caller left (or the session failed for good): end the job, which stores the record.
     session.on("close", lambda _event: ctx.shutdown(reason="session closed"))
+    # Before RoomIO builds its outputs: the agent's audio to the room in 100 ms frames, its
+    # transcript paced without a spectral speaking-rate estimate (CPU per audio-second, issue 9).
+    send_agent_audio_in_100ms_frames()
+    pace_transcripts_by_voiced_time()
     await session.start(
         agent=SupportAgent(settings), room=ctx.room, room_options=room_options, record=False
     )

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from livekit.agents import JobExecutorType
 from livekit.agents.ipc import job_thread_executor
@@ -36,6 +39,26 @@ from livekit.agents.telemetry import loop_monitor
 from livekit.agents.utils.aio import duplex_unix
 
 logger = logging.getLogger("shopme.worker")
+
+# Every task a call creates, directly or through its children (they copy its context): cancelled
+# when the call ends, as the framework's runner does when a call's own loop ends.
+_CALL_TASKS: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextvars.ContextVar(
+    "shopme_call_tasks", default=None
+)
+_LEFTOVER_TIMEOUT_S = 10.0
+
+
+def _task_factory(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, Any],
+    context: contextvars.Context | None = None,
+) -> asyncio.Task[Any]:
+    task = asyncio.Task(coro, loop=loop, context=context)
+    tasks = context.get(_CALL_TASKS) if context is not None else _CALL_TASKS.get()
+    if tasks is not None:
+        tasks.add(task)  # also a strong reference: the loop holds its tasks only weakly
+        task.add_done_callback(tasks.discard)
+    return task
 
 
 class CallsLoop:
@@ -56,19 +79,31 @@ class CallsLoop:
                     target=self._run, args=(ready,), name="shopme_calls_loop", daemon=True
                 ).start()
                 ready.wait()
-            assert self._loop is not None
+            if self._loop is None:
+                raise RuntimeError("the calls loop did not start")
             return self._loop
 
     def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        # as the framework's runners do: a callback over 100 ms is logged, and the framework's
-        # monitor reports code that blocks the loop (here it would delay every call)
-        loop.slow_callback_duration = 0.1
-        loop_monitor.start_monitoring(loop, name="calls")
-        self._loop = loop
-        logger.info("calls run on one event loop in this worker process (layout loop)")
-        ready.set()
+        try:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            loop.set_task_factory(_task_factory)
+            # One pool for all calls (DNS lookups, the framework's clean-up): sized for many calls,
+            # not the default of cores + 4 that a loop per call had to itself.
+            loop.set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="shopme_calls_io"))
+            # as the framework's runners do: a callback over 100 ms is logged, and the
+            # framework's monitor reports code that blocks the loop (here it delays every call)
+            loop.slow_callback_duration = 0.1
+            monitor = loop_monitor.start_monitoring(loop, name="calls")
+            if monitor is not None:
+                # Each job would make the monitor report in its own context; on a loop shared by
+                # calls that blames the latest call for every stall and keeps it alive: report in
+                # the loop's own context instead.
+                monitor.set_report_context = lambda _context: None  # type: ignore[method-assign]
+            self._loop = loop
+            logger.info("calls run on one event loop in this worker process (layout loop)")
+        finally:
+            ready.set()
         loop.run_forever()
 
     def run_call(self, call_end: socket.socket, runner: _JobProc, ended: Callable[[], None]) -> None:
@@ -93,11 +128,34 @@ class CallsLoop:
         self.loop().call_soon_threadsafe(self._start_call, client, ended)
 
     def _start_call(self, client: _ProcClient, ended: Callable[[], None]) -> None:
-        """On the calls loop: the call's task, held until it ends."""
-        call = asyncio.get_running_loop().create_task(client._monitor_task(), name="shopme_call")
+        """On the calls loop: the call's task, held until it ends, in a context of its own that
+        collects every task the call starts."""
+        context = contextvars.copy_context()
+        context.run(_CALL_TASKS.set, set())
+        call = asyncio.get_running_loop().create_task(
+            self._run_call(client), name="shopme_call", context=context
+        )
         self._calls.add(call)
         call.add_done_callback(self._calls.discard)
         call.add_done_callback(lambda _: ended())
+
+    @staticmethod
+    async def _run_call(client: _ProcClient) -> None:
+        try:
+            await client._monitor_task()
+        except Exception:
+            logger.exception("a call's runner failed")
+        finally:
+            await _cancel_leftovers(_CALL_TASKS.get() or set())
+
+
+async def _cancel_leftovers(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel what the ended call left running (it would keep the whole call in memory)."""
+    leftovers = [task for task in tasks if task is not asyncio.current_task() and not task.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=_LEFTOVER_TIMEOUT_S)
 
 
 CALLS_LOOP = CallsLoop()
@@ -127,6 +185,16 @@ class CallsLoopJobExecutor(job_thread_executor.ThreadJobExecutor):
             )
             CALLS_LOOP.run_call(call_end, runner, self._call_ended)
             self._main_atask = asyncio.create_task(self._main_task())
+
+    async def initialize(self) -> None:
+        try:
+            await super().initialize()
+        except asyncio.CancelledError:
+            # The pool cancels a runner still preparing when the worker stops. The framework
+            # leaves the runner's start-up pending then, and closing it would wait forever.
+            if not self._initialize_fut.done():
+                self._initialize_fut.set_exception(RuntimeError("runner start-up was cancelled"))
+            raise
 
     def _call_ended(self) -> None:
         """From the calls loop or the set-up thread: wake the worker side of this executor."""

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -65,8 +66,26 @@ class ShopMeRealtimeModel(openai.realtime.RealtimeModel):
     def session(self, *, turn_detection_disabled: bool = False) -> FailoverRealtimeSession:
         session = FailoverRealtimeSession(self, turn_detection_disabled=turn_detection_disabled)
         self._sessions.add(session)
-        session.on("openai_server_event_received", self.raw_tool_arguments.on_server_event)
+        session.on("openai_server_event_received", with_known_signature(self.raw_tool_arguments.on_server_event))
         return session
+
+
+ServerEventListener = Callable[[dict[str, Any]], None]
+
+
+def with_known_signature(listener: ServerEventListener) -> ServerEventListener:
+    """`listener` as a function that carries its signature.
+
+    livekit's EventEmitter looks up each listener's signature on every emit, and the plugin emits
+    every server event: some 15 to 60 a second while the agent speaks (one per audio delta). For
+    a bound method that lookup costs about 10 µs; a function's `__signature__` is read as is.
+    """
+
+    def on_event(event: dict[str, Any]) -> None:
+        listener(event)
+
+    on_event.__signature__ = inspect.signature(on_event)  # type: ignore[attr-defined]
+    return on_event
 
 
 def regions_from_settings(settings: Settings) -> list[Region]:

@@ -80,7 +80,8 @@ _FORKSERVER_CALL_MODULE = "support_tools.voice.preload_call"
 
 
 def worker_layout(env: Mapping[str, str] | None = None) -> str:
-    """The configured layout; a value other than `threads` or `processes` is a ConfigError."""
+    """The configured layout; a value other than `loop`, `threads` or `processes` is a
+    ConfigError."""
     env = os.environ if env is None else env
     layout = (env.get(LAYOUT_VARIABLE) or "").strip().lower() or DEFAULT_LAYOUT
     if layout not in LAYOUTS:
