@@ -1,5 +1,6 @@
 """Memory of `python agent.py console --text` once it is ready, with and without the framework's
-preloaded local VAD / turn-detector models (a realtime-model agent uses neither).
+preloaded local VAD / turn-detector models (a realtime-model agent uses neither), and in the same
+run what the framework's own imports cost a fresh interpreter (the floor under the console).
 
     .venv/bin/python bench/bench_console_memory.py
 """
@@ -12,6 +13,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from procmem import import_floor_mb  # noqa: E402
 
 from tests.console_pty import ConsoleProcess  # noqa: E402
 from tests.fake_azure import FakeAzureRealtime  # noqa: E402
@@ -50,6 +54,9 @@ async def measure(preload: str) -> float:
 async def main() -> None:
     for preload, label in (("0", "preload off (the project's default)"), ("1", "preload on")):
         print(f"console --text, {label}: {await measure(preload):.0f} MB RSS")
+    for modules in (["livekit.agents"], ["livekit.agents", "livekit.plugins.openai"]):
+        print(f"floor: a bare `import {', '.join(modules)}`: "
+              f"{import_floor_mb(sys.executable, modules):.0f} MB RSS")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ THIS_FILE = Path(__file__).resolve()
 HERE = THIS_FILE.parent
 sys.path.insert(0, str(HERE))
 
-from procmem import tree_memory  # noqa: E402
+from procmem import import_floor_mb, tree_memory  # noqa: E402
 
 
 @dataclass
@@ -53,13 +53,23 @@ class Outcome:
 
 # --- the worker side (a subprocess) ------------------------------------------------------------
 
-async def drive(checkout: Path, jobs: int, spacing: float, warm_s: float) -> None:
+def load_worker(checkout: Path):
+    """agent.py as `python agent.py start` loads it, on the main thread: the module (which builds
+    the AgentServer), then the store prepared the way its `__main__` block does."""
     sys.path.insert(0, str(checkout))
     os.chdir(checkout)
-    import agent  # noqa: F401  (builds the AgentServer exactly as `python agent.py start` would)
-    from support_tools.voice.startup import prepare_store
+    import agent
 
-    await prepare_store(os.environ["DATABASE_URL"])
+    if hasattr(agent, "prepare_store_before_start"):
+        agent.prepare_store_before_start("start", os.environ["DATABASE_URL"])
+    else:  # a checkout from before it (--baseline)
+        from support_tools.voice.startup import prepare_store
+
+        asyncio.run(prepare_store(os.environ["DATABASE_URL"]))
+    return agent
+
+
+async def drive(agent, jobs: int, spacing: float, warm_s: float) -> None:
     server = agent.server
     runner = asyncio.create_task(server.run(devmode=False, unregistered=True))
     await asyncio.sleep(warm_s)  # the idle pool warms up
@@ -199,6 +209,16 @@ async def main(args: argparse.Namespace) -> None:
     print()
     for variant in variants:
         print(describe(variant.label, results[variant.label]))
+    print_import_floor()
+
+
+def print_import_floor() -> None:
+    """What livekit-agents alone costs a process, measured in this run: the floor under any
+    worker process (each `threads` worker, and console, also hold the realtime plugin)."""
+    bare = import_floor_mb(sys.executable, ["livekit.agents"])
+    with_plugin = import_floor_mb(sys.executable, ["livekit.agents", "livekit.plugins.openai"])
+    print(f"{'floor':16s} a bare `import livekit.agents`: {bare:.0f} MB RSS; "
+          f"`import livekit.agents, livekit.plugins.openai`: {with_plugin:.0f} MB RSS")
 
 
 if __name__ == "__main__":
@@ -212,6 +232,6 @@ if __name__ == "__main__":
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
-        asyncio.run(drive(args.drive, args.jobs, args.spacing, args.warm))
+        asyncio.run(drive(load_worker(args.drive), args.jobs, args.spacing, args.warm))
     else:
         asyncio.run(main(args))

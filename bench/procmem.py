@@ -52,3 +52,16 @@ def descendants(pid: int) -> list[int]:
 def tree_memory(pid: int) -> list[ProcMemory]:
     """The process itself first, then its descendants."""
     return [m for m in (process_memory(p) for p in [pid, *descendants(pid)]) if m is not None]
+
+
+def import_floor_mb(python: str, modules: list[str]) -> float:
+    """RSS of a fresh interpreter that has imported `modules` and nothing else: what those
+    packages cost by themselves, for comparison with a process that also does work."""
+    import subprocess
+
+    script = (
+        f"import {', '.join(modules)}\n"
+        "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:')))"
+    )
+    result = subprocess.run([python, "-c", script], capture_output=True, text=True, check=True)
+    return int(result.stdout.strip()) / 1024

@@ -37,7 +37,7 @@ class ConfigError(Exception):
 
     def __init__(self, variable: str, problem: str, fix: str) -> None:
         super().__init__(f"{variable} {problem}: {fix}")
-        self.variable = variable
+        self.variable, self.problem, self.fix = variable, problem, fix
 
 
 @dataclass(frozen=True)

@@ -89,15 +89,26 @@ def test_worker_modes_need_livekit(variable: str) -> None:
     assert_one_line_naming(run_agent(env, "start"), variable)
 
 
-def test_unreachable_database_names_it_without_password() -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("console", "--text"),  # the schema step runs in the worker process (its calls need the store)
+        ("start",),  # it runs in a process of its own (the worker process never loads the store)
+    ],
+)
+def test_unreachable_database_names_it_without_password(command: tuple[str, ...]) -> None:
     env = {
         "AZURE_OPENAI_API_KEY": "k",
         "AZURE_OPENAI_ENDPOINT": "https://example-resource.openai.azure.com",
         "AZURE_OPENAI_DEPLOYMENT": "gpt-realtime",
+        "LIVEKIT_URL": "ws://127.0.0.1:9",
+        "LIVEKIT_API_KEY": "devkey",
+        "LIVEKIT_API_SECRET": SECRET,
+        "SHOPME_WORKER_LAYOUT": "processes",
         # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
         "DATABASE_URL": f"postgresql+asyncpg://shop:{SECRET}@127.0.0.1:9/shop",
     }
-    assert_one_line_naming(run_agent(env, "console", "--text"), "DATABASE_URL")
+    assert_one_line_naming(run_agent(env, *command), "DATABASE_URL")
 
 
 def test_settings_repr_hides_secrets(base_env: dict[str, str]) -> None:

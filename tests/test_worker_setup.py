@@ -4,6 +4,7 @@ driver a worker loads."""
 from __future__ import annotations
 
 import gc
+import json
 import subprocess
 import sys
 import weakref
@@ -86,6 +87,47 @@ print(sorted(name for name in sys.modules if "asyncpg" in name or "postgresql" i
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+WORKER_SCRIPT = """
+import json, os, sqlite3, sys
+os.environ.update(AZURE_OPENAI_API_KEY="k", AZURE_OPENAI_ENDPOINT="https://r.openai.azure.com",
+                  AZURE_OPENAI_DEPLOYMENT="gpt-realtime", SHOPME_ENV_FILE="/nonexistent",
+                  DATABASE_URL="sqlite+aiosqlite:///{database}", SHOPME_WORKER_LAYOUT="{layout}")
+sys.path.insert(0, {root!r})
+sys.argv = ["agent.py", "start"]
+import agent
+agent.prepare_store_before_start("start", os.environ["DATABASE_URL"])
+orders = sqlite3.connect("{database}").execute("select count(*) from orders").fetchone()[0]
+loaded = [name for name in ("sqlalchemy", "livekit.plugins.openai", "support_tools.voice.call")
+          if name in sys.modules]
+print(json.dumps({{"orders": orders, "loaded": loaded}}))
+"""
+
+
+def start_worker_process(layout: str, database) -> dict:
+    """`python agent.py start` up to the point where the worker runs: module and store ready."""
+    script = WORKER_SCRIPT.format(database=database, layout=layout, root=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_processes_worker_never_loads_what_only_its_calls_need(tmp_path) -> None:
+    """Its calls run in processes of their own: the worker process prepares the store (in a
+    short-lived process) but loads neither the store, nor the realtime plugin, nor the call."""
+    started = start_worker_process("processes", tmp_path / "shop.db")
+    assert started["orders"] > 0  # schema created and demo data seeded
+    assert started["loaded"] == []
+
+
+@pytest.mark.parametrize("layout", ["loop", "threads"])
+def test_a_worker_whose_calls_run_in_it_loads_their_modules_at_start_up(tmp_path, layout) -> None:
+    """Its calls run in it: their modules are imported on the main thread before any call
+    (livekit-agents refuses to register the realtime plugin from a runner's thread)."""
+    started = start_worker_process(layout, tmp_path / "shop.db")
+    assert started["orders"] > 0
+    assert started["loaded"] == ["sqlalchemy", "livekit.plugins.openai", "support_tools.voice.call"]
+
+
 class FakeProcess:
     def __init__(self) -> None:
         self.userdata: dict = {}
@@ -135,6 +177,32 @@ async def test_a_runner_prepared_while_a_call_runs_leaves_that_call_collectable(
     finally:
         for runner in (first, second):
             await take_prepared_call(runner).store.close()  # type: ignore[arg-type]
+
+
+async def test_a_call_process_takes_the_call_its_forkserver_prepared_once(azure_env) -> None:
+    """Under `processes` the forkserver builds one prepared call; each call process (a copy of
+    the forkserver) takes it as its own instead of building a private one, and only once."""
+    worker_setup.prepare_call_for_forks()
+    forked = worker_setup._forked_call
+    first, second = FakeProcess(), FakeProcess()
+    prewarm(first)  # type: ignore[arg-type]
+    prewarm(second)  # type: ignore[arg-type]
+    taken, built = take_prepared_call(first), take_prepared_call(second)  # type: ignore[arg-type]
+    try:
+        assert isinstance(forked, PreparedCall)
+        assert taken is forked
+        assert built is not forked and built.store is not forked.store
+    finally:
+        await taken.store.close()
+        await built.store.close()
+
+
+def test_a_forkserver_that_cannot_prepare_a_call_leaves_it_to_the_call_processes(monkeypatch) -> None:
+    """Settings the forkserver cannot read must not stop it: each call process then prepares
+    its own call and reports the problem there."""
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    worker_setup.prepare_call_for_forks()
+    assert worker_setup._forked_call is None
 
 
 def test_runners_preparing_at_once_in_one_process_do_not_crash_it() -> None:

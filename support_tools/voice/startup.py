@@ -1,19 +1,34 @@
 """Start-up steps shared by the worker and the tools: store preparation and shop rules, the
-spool mover, and what a hang-up signal means."""
+spool mover, and what a hang-up signal means.
+
+The worker process of the `processes` layout imports this module but runs no call: the store
+(SQLAlchemy and its driver, about 20 MB) is imported only by the steps that use it, and the
+schema step can run in a short-lived process of its own (`prepare_store_in_own_process`).
+
+    python -m support_tools.voice.startup   # that process: prepares the store in DATABASE_URL
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from ..domain.rules import ShopRules, ThrottleRules
 from ..settings import ConfigError, Settings
-from ..store.database import Store
-from ..store.seed import seed_if_empty
 from .spool import has_spooled_records, move_spooled_records
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The exit code of the store-preparing process when the store refused (a ConfigError as JSON
+# on its stdout); any other failure exits 1 with its traceback on stderr.
+_CONFIG_ERROR_EXIT = 2
 
 logger = logging.getLogger("shopme.worker")
 SPOOL_MOVER_INTERVAL_S = 5.0
@@ -39,6 +54,9 @@ async def prepare_store(database_url: str) -> None:
     A store that cannot be reached is a configuration problem: one line naming DATABASE_URL and
     the cause's type, never the URL (it may hold a password).
     """
+    from ..store.database import Store
+    from ..store.seed import seed_if_empty
+
     try:
         store = await Store.open(database_url)
     except Exception as error:
@@ -56,12 +74,44 @@ async def prepare_store(database_url: str) -> None:
 async def move_spool_once(settings: Settings) -> list[str]:
     """Move the records of ended sessions from the spool into the store (raises if it is down)."""
     from ..domain.service import SupportService
+    from ..store.database import Store
 
     store = await Store.open(settings.database_url, migrate=False)
     try:
         return await move_spooled_records(settings.spool_dir, SupportService(store))
     finally:
         await store.close()
+
+
+def prepare_store_in_own_process(database_url: str) -> None:
+    """`prepare_store` in a short-lived Python process, so that this one never imports the
+    store. Raises the same ConfigError as `prepare_store` would. The URL goes through the
+    environment, never the command line (which any local user can read, and it may hold a
+    password); the working directory stays, so a relative SQLite path means the same file."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-m", "support_tools.voice.startup"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    if result.returncode == 0:
+        return
+    if result.returncode == _CONFIG_ERROR_EXIT:
+        fields = json.loads(result.stdout.strip().splitlines()[-1])
+        raise ConfigError(fields["variable"], fields["problem"], fields["fix"])
+    raise ConfigError(
+        "DATABASE_URL",
+        f"could not be prepared (the schema step exited with code {result.returncode})",
+        "see the lines above, check the database and start again",
+    )
+
+
+def _prepare_store_main() -> int:
+    try:
+        asyncio.run(prepare_store(os.environ["DATABASE_URL"]))
+    except ConfigError as error:
+        print(json.dumps({"variable": error.variable, "problem": error.problem, "fix": error.fix}))
+        return _CONFIG_ERROR_EXIT
+    return 0
 
 
 def start_spool_mover(
@@ -94,3 +144,7 @@ def treat_hangup_as_terminate() -> None:
     """SIGHUP (the terminal went away) ends the worker like SIGTERM does: gracefully, each
     session storing its record. livekit-agents' CLI handles SIGINT and SIGTERM only."""
     signal.signal(signal.SIGHUP, lambda *_: signal.raise_signal(signal.SIGTERM))
+
+
+if __name__ == "__main__":
+    raise SystemExit(_prepare_store_main())

@@ -18,30 +18,34 @@ Whatever the layout, an idle runner is prepared before a job is assigned to it (
 store's engine, the realtime model object, the wire and tool models and the native audio client,
 so a call starts by connecting to the model, not by importing and building. Under `processes`,
 the modules every call needs are imported once in the forkserver (`preload_modules`) and shared
-copy-on-write; the PostgreSQL driver only when `DATABASE_URL` is a PostgreSQL URL.
+copy-on-write; the PostgreSQL driver only when `DATABASE_URL` is a PostgreSQL URL. The forkserver
+also builds one prepared call (`preload_call`), which every call process inherits copy-on-write
+and takes as its own, instead of building a private one after its fork (README "Benchmarks":
+an idle call process holds about 11 MB of its own memory, not 19 MB).
+
+This module is imported by the worker process of every layout, which under `processes` runs no
+call: what only a call or a runner needs (SQLAlchemy, the realtime plugin, the wire models) is
+imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai.types.realtime as realtime_wire
-import pydantic
-from livekit import rtc
 from livekit.agents import JobExecutorType, JobProcess
-from livekit.agents import llm as livekit_llm
 
-from ..domain.rules import ShopRules
 from ..settings import ConfigError, Settings, load_settings
-from ..store.database import Store
 from .calls_loop import use_calls_loop
-from .model import build_realtime_model
-from .startup import rules_from_settings
+
+if TYPE_CHECKING:
+    from ..domain.rules import ShopRules
+    from ..store.database import Store
 
 LAYOUT_VARIABLE = "SHOPME_WORKER_LAYOUT"
 # `loop` runs on the framework's thread executor, its calls moved onto one loop (calls_loop.py).
@@ -55,9 +59,12 @@ DEFAULT_LAYOUT = "loop"
 _PREPARED_KEY = "shopme.prepared_call"
 
 # Imported by the forkserver under `processes`; every call needs them. `preload_warm` also
-# builds the wire and tool models there once, shared by every call process.
+# builds the wire and tool models there once, shared by every call process; `preload_call`, last,
+# one prepared call.
 _CALL_MODULES = [
     "support_tools.voice.preload_warm",
+    "support_tools.voice.call",
+    "support_tools.voice.model",
     "support_tools.voice.agent",
     "support_tools.voice.recorder",
     "support_tools.voice.escalation_flow",
@@ -69,6 +76,7 @@ _CALL_MODULES = [
     "aiosqlite",
 ]
 _POSTGRES_MODULES = ["sqlalchemy.dialects.postgresql.asyncpg", "asyncpg"]
+_FORKSERVER_CALL_MODULE = "support_tools.voice.preload_call"
 
 
 def worker_layout(env: Mapping[str, str] | None = None) -> str:
@@ -81,27 +89,55 @@ def worker_layout(env: Mapping[str, str] | None = None) -> str:
     return layout
 
 
-def preload_modules(database_url: str) -> list[str]:
-    modules = list(_CALL_MODULES)
+def _layout_or_default(env: Mapping[str, str]) -> str:
+    """The layout; a wrong one falls back to the default here, where start-up validation
+    (`worker_layout`) has already refused it with one clear line."""
+    try:
+        return worker_layout(env)
+    except ConfigError:
+        return DEFAULT_LAYOUT
+
+
+def calls_run_here(command: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the calls of `python agent.py <command>` run in the worker process itself: in
+    `console` (livekit-agents runs its job in a thread) and in the `loop` and `threads`
+    layouts. Under `processes` they run in processes forked from the forkserver, never in the
+    worker's."""
+    env = os.environ if env is None else env
+    return command == "console" or _layout_or_default(env) != "processes"
+
+
+def import_call_modules() -> None:
+    """Where calls run in the worker process (`calls_run_here`): import what they need at
+    start-up, on the main thread, where livekit-agents lets its plugins register (a runner thread
+    may not), and before a call waits on it."""
+    for name in _CALL_MODULES:
+        importlib.import_module(name)
+
+
+def preload_modules(database_url: str, entry_module: str | None = None) -> list[str]:
+    """What the forkserver imports for every call process: the module holding the room
+    entrypoint (`__main__` for `python agent.py`), the call's modules, the database driver the
+    URL names, and last the prepared call built from them."""
+    modules = [entry_module] if entry_module else []
+    modules += _CALL_MODULES
     if database_url.startswith("postgresql"):
         modules += _POSTGRES_MODULES
-    return modules
+    return [*modules, _FORKSERVER_CALL_MODULE]
 
 
-def server_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for `AgentServer`. A wrong layout falls back to the default here;
-    start-up validation (`worker_layout`) has already refused it with one clear line."""
+def server_options(
+    env: Mapping[str, str] | None = None, *, entry_module: str | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for `AgentServer`."""
     env = os.environ if env is None else env
-    try:
-        layout = worker_layout(env)
-    except ConfigError:
-        layout = DEFAULT_LAYOUT
+    layout = _layout_or_default(env)
     if layout == "loop":
         use_calls_loop()
     return {
         "job_executor_type": LAYOUTS[layout],
         "setup_fnc": prewarm,
-        "preload_modules": preload_modules(env.get("DATABASE_URL") or ""),
+        "preload_modules": preload_modules(env.get("DATABASE_URL") or "", entry_module),
     }
 
 
@@ -116,6 +152,10 @@ class PreparedCall:
 
 
 def prepare_call() -> PreparedCall:
+    from ..store.database import Store
+    from .model import build_realtime_model
+    from .startup import rules_from_settings
+
     settings = load_settings()
     return PreparedCall(
         settings=settings,
@@ -125,10 +165,35 @@ def prepare_call() -> PreparedCall:
     )
 
 
+# The call the forkserver prepared (`preload_call`): every call process forked from it holds a
+# copy-on-write copy, and takes it once. None in the worker process and under `loop`/`threads`.
+_forked_call: PreparedCall | None = None
+
+
+def prepare_call_for_forks() -> None:
+    """In the forkserver only: build the call every call process will take as its own. On any
+    failure the call processes build their own (and report the error there, where it belongs)."""
+    global _forked_call
+    try:
+        _forked_call = prepare_call()
+    except Exception:
+        _forked_call = None
+
+
+def _take_forked_call() -> PreparedCall | None:
+    global _forked_call
+    prepared, _forked_call = _forked_call, None
+    return prepared
+
+
 def prewarm(proc: JobProcess) -> None:
     """The runner's setup function: runs in an idle runner, before any job is assigned to it."""
-    proc.userdata[_PREPARED_KEY] = prepare_call()
-    warm_process()
+    forked = _take_forked_call()
+    proc.userdata[_PREPARED_KEY] = forked or prepare_call()
+    # A call process forked from the forkserver has the native library mapped already (livekit's
+    # own preload): its client then starts in about 5 ms with the call's room, and an idle
+    # process does not hold its threads and buffers (about 1.5 MB each, README "Benchmarks").
+    warm_process(start_native_client=forked is None)
 
 
 # Under `loop` and `threads` several runners prepare at once, in threads of one process; the
@@ -136,12 +201,16 @@ def prewarm(proc: JobProcess) -> None:
 _warming = threading.Lock()
 
 
-def warm_process() -> None:
+def warm_process(*, start_native_client: bool = True) -> None:
     """One-time work of the first call in a process, done before a call waits on it."""
+    from livekit import rtc
+
     with _warming:
         warm_wire_models()
-        # The native audio client starts on first use (hundreds of ms): here, not in a call.
-        rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
+        # The native audio client's first start loads its library (hundreds of ms): here, not
+        # in a call.
+        if start_native_client:
+            rtc.AudioResampler(input_rate=48_000, output_rate=24_000, num_channels=1)
         _freeze_start_up_objects()
 
 
@@ -158,10 +227,22 @@ def _freeze_start_up_objects() -> None:
         gc.freeze()
 
 
+_wire_models_warm = threading.Event()
+
+
 def warm_wire_models() -> None:
     """Complete the pydantic models of the realtime wire (the OpenAI SDK's `realtime` types) and
     of livekit's chat context, which pydantic builds lazily on first use: about 150 ms of a
-    call's first greeting otherwise; here about 30 ms and 3 MB, once per process."""
+    call's first greeting otherwise; here about 30 ms and 3 MB, once per process image. A call
+    process forked after the forkserver did it skips it: walking the models again would only
+    copy the pages that hold them (about 1.3 MB per process)."""
+    if _wire_models_warm.is_set():
+        return
+    _wire_models_warm.set()
+    import openai.types.realtime as realtime_wire
+    import pydantic
+    from livekit.agents import llm as livekit_llm
+
     for namespace in (realtime_wire, livekit_llm):
         for name in dir(namespace):
             model = getattr(namespace, name)
