@@ -51,8 +51,8 @@ from support_tools.voice.worker_setup import (  # noqa: E402
 
 COMMAND = sys.argv[1] if len(sys.argv) > 1 else ""
 if calls_run_here(COMMAND):
-    # Console, the threads layout: the calls run in this process. Under the processes layout the
-    # forkserver imports their modules for the call processes, and this process never needs them.
+    # Console and the loop and threads layouts: the calls run in this process. Under the processes
+    # layout the forkserver imports their modules for the call processes; this one never needs them.
     import_call_modules()
 
 logger = logging.getLogger("shopme.worker")
