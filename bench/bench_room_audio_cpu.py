@@ -11,11 +11,11 @@ calls and window, is the figure: RoomIO's whole output chain (transcript synchro
 audio output, the native audio source and WebRTC's encoder) included. The double, the fake and the
 callers run in this process and are not counted.
 
-`--floor [RATE:FRAME_MS ...]` adds, in the same rounds, the floor: no worker, but a bare
+`--floor [RATE:FRAME_MS[:QUEUE_MS] ...]` adds, in the same rounds, the floor: no worker, but a bare
 `livekit.rtc` process (bench/room_floor_publisher.py; no livekit-agents, no support_tools) that
 joins each caller's room and publishes the same tone through an `rtc.AudioSource` as RoomIO builds
-it (200 ms queue), in frames of FRAME_MS at RATE (alone: 24000:100, what the worker sends), paced
-by that queue. Its CPU, same windows, is what the native source, WebRTC, Opus and SRTP/UDP cost
+it (200 ms queue unless QUEUE_MS), in frames of FRAME_MS at RATE (alone: 24000:100, what the worker
+sends), paced by that queue. Its CPU, same windows, is what the native source, WebRTC, Opus and SRTP/UDP cost
 with no Python agent at all. Every row also gives the part spent in named native threads (the
 Rust client's and WebRTC's; see `tree_cpu`).
 
@@ -26,7 +26,7 @@ itself there), so nothing leaves 127.0.0.0/8.
 
     .venv/bin/python bench/bench_room_audio_cpu.py [--calls 3] [--seconds 24] [--rounds 3]
         [--delta-ms 100 20] [--pace 2] [--layout processes] [--baseline /tmp/audio-before]
-        [--floor 24000:100 24000:20 48000:20]
+        [--floor 24000:100 24000:20 48000:20 24000:200:400]
 """
 
 from __future__ import annotations
@@ -182,18 +182,20 @@ class Floor:
 
     @property
     def label(self) -> str:
-        return f"floor: bare rtc publisher ({self.sample_rate // 1000} kHz, {self.frame_ms} ms frames)"
+        queue = "" if self.queue_ms == OUTPUT_QUEUE_MS else f", {self.queue_ms} ms queue"
+        return f"floor: bare rtc publisher ({self.sample_rate // 1000} kHz, {self.frame_ms} ms frames{queue})"
 
     @classmethod
     def parse(cls, text: str) -> Floor:
-        """`RATE:FRAME_MS`, e.g. 24000:100."""
-        rate, _, frame_ms = text.partition(":")
+        """`RATE:FRAME_MS[:QUEUE_MS]`, e.g. 24000:100 or 24000:200:400."""
         try:
-            floor = cls(int(rate), int(frame_ms))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: give RATE:FRAME_MS, e.g. 24000:100") from None
-        if floor.sample_rate not in (8000, 16000, 24000, 32000, 48000) or not 10 <= floor.frame_ms <= 200:
-            raise argparse.ArgumentTypeError(f"{text!r}: a rate WebRTC takes and 10-200 ms frames")
+            floor = cls(*(int(part) for part in text.split(":")))
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{text!r}: give RATE:FRAME_MS[:QUEUE_MS], e.g. 24000:100") from None
+        if floor.sample_rate not in (8000, 16000, 24000, 32000, 48000) or not 10 <= floor.frame_ms <= 500:
+            raise argparse.ArgumentTypeError(f"{text!r}: a rate WebRTC takes and 10-500 ms frames")
+        if floor.queue_ms < floor.frame_ms:
+            raise argparse.ArgumentTypeError(f"{text!r}: the queue must hold a whole frame")
         return floor
 
 
@@ -263,7 +265,7 @@ async def main(args: argparse.Namespace, trees: dict[str, Path]) -> None:
           f"real time; {os.cpu_count()} cores", flush=True)
     if args.floor:
         print("floor rows: no worker; a bare livekit.rtc process publishes the tone into each caller's room, "
-              f"paced by its source's queue ({OUTPUT_QUEUE_MS} ms, as RoomIO's)", flush=True)
+              f"paced by its source's queue ({OUTPUT_QUEUE_MS} ms as RoomIO's unless the row says otherwise)", flush=True)
 
     def record(label: str, figure: Figure, round_no: int) -> None:
         figures.setdefault(label, []).append(figure)
@@ -294,7 +296,7 @@ if __name__ == "__main__":
     parser.add_argument("--pace", type=float, default=2.0, help="audio sent per second of playout")
     parser.add_argument("--layout", help="SHOPME_WORKER_LAYOUT for every worker (threads, processes, ...)")
     parser.add_argument("--baseline", help="another checkout whose worker runs in the same rounds")
-    parser.add_argument("--floor", type=Floor.parse, nargs="*", default=[], metavar="RATE:FRAME_MS",
+    parser.add_argument("--floor", type=Floor.parse, nargs="*", default=[], metavar="RATE:FRAME_MS[:QUEUE_MS]",
                         help="also a bare livekit.rtc publisher in the same rounds (alone: 24000:100)")
     args = parser.parse_args()
     if args.floor == [] and "--floor" in sys.argv:
