@@ -2,11 +2,15 @@
 preloaded local VAD / turn-detector models (a realtime-model agent uses neither), and in the same
 run what the framework's own imports cost a fresh interpreter (the floor under the console).
 
-    .venv/bin/python bench/bench_console_memory.py
+The console runs on this interpreter, or on `--python`'s: a runtime-only environment made by
+`scripts/runtime-venv.sh` holds what the Docker image installs and no test tools.
+
+    .venv/bin/python bench/bench_console_memory.py [--python "$(bash scripts/runtime-venv.sh)"]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import tempfile
@@ -15,8 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procmem import import_floor_mb  # noqa: E402
+from procmem import import_floors  # noqa: E402
 
+from tests import console_pty  # noqa: E402
 from tests.console_pty import ConsoleProcess  # noqa: E402
 from tests.fake_azure import FakeAzureRealtime  # noqa: E402
 from tests.test_console_text import console_env  # noqa: E402
@@ -51,13 +56,17 @@ async def measure(preload: str) -> float:
     return rss
 
 
-async def main() -> None:
+async def main(python: str) -> None:
+    console_pty.PYTHON = Path(python)  # the interpreter ConsoleProcess starts agent.py with
+    print(f"console runs on {python}")
     for preload, label in (("0", "preload off (the project's default)"), ("1", "preload on")):
         print(f"console --text, {label}: {await measure(preload):.0f} MB RSS")
-    for modules in (["livekit.agents"], ["livekit.agents", "livekit.plugins.openai"]):
-        print(f"floor: a bare `import {', '.join(modules)}`: "
-              f"{import_floor_mb(sys.executable, modules):.0f} MB RSS")
+    for label, mb in import_floors(python):
+        print(f"floor: {label:38s} {mb:5.0f} MB RSS")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default=sys.executable,
+                        help="the console's interpreter, e.g. the one scripts/runtime-venv.sh prints")
+    asyncio.run(main(parser.parse_args().python))

@@ -11,7 +11,13 @@ arrives. Variants run interleaved in rounds, so a busy machine hits them alike:
 - `livekit-default` (with `--baseline DIR`): another checkout's agent.py, e.g. the commit before
   this work, which runs livekit-agents' defaults (a process per job, no preload, no prewarm).
 
+The workers run on this interpreter, or on `--python`'s: a runtime-only environment made by
+`scripts/runtime-venv.sh` holds what the Docker image installs and no test tools (the test tools
+bring modules the framework then imports too: PyJWT loads `cryptography` when it is installed).
+The floors printed at the end are measured with the same interpreter.
+
     .venv/bin/python bench/bench_start.py [--jobs 6] [--rounds 3] [--baseline /tmp/shopme-before]
+        [--variants ours-loop ours-processes] [--python "$(bash scripts/runtime-venv.sh)"]
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ THIS_FILE = Path(__file__).resolve()
 HERE = THIS_FILE.parent
 sys.path.insert(0, str(HERE))
 
-from procmem import import_floor_mb, tree_memory  # noqa: E402
+from procmem import import_floors, tree_memory  # noqa: E402
 
 
 @dataclass
@@ -116,7 +122,7 @@ async def wait_for(lines: list[str], changed: asyncio.Event, prefix: str, count:
             pass
 
 
-async def run_variant(variant: Variant, jobs: int, spacing: float, warm_s: float) -> Outcome:
+async def run_variant(variant: Variant, jobs: int, spacing: float, warm_s: float, python: str) -> Outcome:
     fake = await asyncio.create_subprocess_exec(
         sys.executable, str(HERE / "lean_fake.py"), stdout=asyncio.subprocess.PIPE
     )
@@ -137,7 +143,7 @@ async def run_variant(variant: Variant, jobs: int, spacing: float, warm_s: float
             **variant.env,
         }
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, str(THIS_FILE), "--drive", str(variant.checkout),
+            python, str(THIS_FILE), "--drive", str(variant.checkout),
             "--jobs", str(jobs), "--spacing", str(spacing), "--warm", str(warm_s),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
             start_new_session=True,
@@ -199,27 +205,26 @@ async def main(args: argparse.Namespace) -> None:
                 Variant("ours-processes", HERE.parent, {"SHOPME_WORKER_LAYOUT": "processes"})]
     if args.baseline:
         variants.append(Variant("livekit-default", args.baseline))
+    if args.variants:
+        variants = [v for v in variants if v.label in args.variants]
+    print(f"workers run on {args.python}", flush=True)
     results: dict[str, list[Outcome]] = {v.label: [] for v in variants}
     for round_number in range(args.rounds):
         for variant in variants:
-            outcome = await run_variant(variant, args.jobs, args.spacing, args.warm)
+            outcome = await run_variant(variant, args.jobs, args.spacing, args.warm, args.python)
             results[variant.label].append(outcome)
             print(f"round {round_number + 1} {variant.label}: first {outcome.first_ms:.0f} ms, later "
                   f"{', '.join(f'{v:.0f}' for v in outcome.later_ms)} ms", flush=True)
     print()
     for variant in variants:
         print(describe(variant.label, results[variant.label]))
-    print_import_floor()
+    print_import_floor(args.python)
 
 
-def print_import_floor() -> None:
-    """What livekit-agents alone costs a process, measured in this run: the floor under any
-    worker process (each `threads` worker, and console, also hold the realtime plugin)."""
-    bare = import_floor_mb(sys.executable, ["livekit.agents"])
-    with_plugin = import_floor_mb(sys.executable, ["livekit.agents", "livekit.plugins.openai"])
-    print(f"{'floor':16s} a bare `import livekit.agents`: {bare:.0f} MB RSS; "
-          f"`import livekit.agents, livekit.plugins.openai`: {with_plugin:.0f} MB RSS")
-
+def print_import_floor(python: str) -> None:
+    """The floor under a worker that runs its calls (`loop`, `threads`), measured in this run."""
+    for label, mb in import_floors(python):
+        print(f"{'floor':16s} {label:38s} {mb:5.0f} MB RSS")
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -229,6 +234,10 @@ if __name__ == "__main__":
     parser.add_argument("--warm", type=float, default=12.0, help="seconds for the idle pool to warm")
     parser.add_argument("--baseline", type=lambda v: Path(v).resolve(),
                         help="a checkout of the project to run as livekit's default")
+    parser.add_argument("--variants", nargs="+", help="run only these (ours-loop, ours-threads, "
+                        "ours-processes, livekit-default)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the workers' interpreter, e.g. the one scripts/runtime-venv.sh prints")
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
