@@ -19,28 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procmem import import_floors  # noqa: E402
+from procmem import import_floors, tree_memory  # noqa: E402
 
 from tests import console_pty  # noqa: E402
 from tests.console_pty import ConsoleProcess  # noqa: E402
 from tests.fake_azure import FakeAzureRealtime  # noqa: E402
 from tests.test_console_text import console_env  # noqa: E402
-
-
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                pending.extend(int(c) for c in children)
-        except (FileNotFoundError, StopIteration, ProcessLookupError):
-            continue
-    return total / 1024
 
 
 async def measure(preload: str) -> float:
@@ -51,7 +35,7 @@ async def measure(preload: str) -> float:
             async with ConsoleProcess.spawn(env) as console:
                 await console.wait_for_text("Type to talk to your agent", timeout=60)
                 await fake.wait_for_sent("response.done", timeout=30)
-                rss = tree_rss_mb(console.process.pid)
+                rss = sum(m.rss_mb for m in tree_memory(console.process.pid))
                 await console.quit()
     return rss
 

@@ -4,7 +4,7 @@ It lives here, not in `agent.py`, so that the worker process of the `processes` 
 never runs a call, never imports what a call needs (the realtime plugin, SQLAlchemy, the tools):
 about 40 MB of its memory. The forkserver imports this module for every call process
 (`worker_setup.preload_modules`); where calls run in the worker process itself (`console`, the
-`threads` layout) `agent.py` imports it at start-up, on the main thread.
+`loop` and `threads` layouts) `agent.py` imports it at start-up, on the main thread.
 """
 
 from __future__ import annotations

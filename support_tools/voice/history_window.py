@@ -73,9 +73,14 @@ class WindowedRealtimeSession:
             ids = [item.id for item in chat_ctx.items]
             if head.item.id in ids and ids[0] != head.item.id:
                 start = ids.index(head.item.id)
-                kept = [i for i in chat_ctx.items[:start] if i.type == "message" and i.role in ("system", "developer")]
+                kept = [i for i in chat_ctx.items[:start] if _is_instructions(i)]
                 chat_ctx = llm.ChatContext(kept + chat_ctx.items[start:])
         return super()._create_update_chat_ctx_events(chat_ctx)  # type: ignore[misc]
+
+
+def _is_instructions(item: llm.ChatItem) -> bool:
+    """The agent's instructions, which every window keeps at its head."""
+    return item.type == "message" and item.role in ("system", "developer")
 
 
 def _cut_before(chat_ctx: llm.ChatContext, item_id: str) -> bool:
@@ -84,7 +89,7 @@ def _cut_before(chat_ctx: llm.ChatContext, item_id: str) -> bool:
     if index is None:
         return False
     items = chat_ctx.items
-    instructions = [i for i in items[:index] if i.type == "message" and i.role in ("system", "developer")]
+    instructions = [i for i in items[:index] if _is_instructions(i)]
     items[:] = instructions + items[index:]
     return True
 

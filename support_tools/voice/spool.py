@@ -78,7 +78,7 @@ class SessionSpool:
         """The transcript entries this file holds, in order (the record is built from them)."""
         with open(self.path, "rb") as file:
             lines = _parse_lines(file.read())
-        return [line["entry"] for line in lines if line.get("kind") == "entry" and isinstance(line.get("entry"), dict)]
+        return [line["entry"] for line in lines if _is_entry(line)]
 
     def ended(self, record: dict[str, Any]) -> None:
         """The complete record, as the store is about to be given it."""
@@ -138,7 +138,7 @@ def record_from_lines(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
     customer_id = ticket_number = None
     room = header.get("room")
     for line in lines:
-        if line.get("kind") == "entry" and isinstance(line.get("entry"), dict):
+        if _is_entry(line):
             log.restore(line["entry"])
         elif line.get("kind") == "caller":
             customer_id, ticket_number = line.get("customer_id"), line.get("ticket_number")
@@ -149,6 +149,11 @@ def record_from_lines(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
         session_id=str(header["session_id"]), room=room, customer_id=customer_id,
         ticket_number=ticket_number, ended_at=ended,
     )
+
+
+def _is_entry(line: dict[str, Any]) -> bool:
+    """A transcript entry line, as `append_entry` writes it."""
+    return line.get("kind") == "entry" and isinstance(line.get("entry"), dict)
 
 
 def _parse_lines(data: bytes) -> list[dict[str, Any]]:
