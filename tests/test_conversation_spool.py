@@ -24,8 +24,8 @@ from support_tools.domain.store_faults import STORE_UNAVAILABLE
 from support_tools.settings import load_settings
 from support_tools.store.database import Store
 from support_tools.voice.recorder import save_record, start_spool
-from support_tools.voice.spool import move_spooled_records, spool_path
-from support_tools.voice.startup import start_spool_mover
+from support_tools.voice.spool import SessionSpool, move_spooled_records, spool_path
+from support_tools.voice.startup import move_spool_once, start_spool_mover
 from tests.console_pty import ConsoleProcess, poll_until
 from tests.fake_azure import fixtures
 from tests.fake_azure.fixtures import agent_session, azure_env, wait_until
@@ -156,6 +156,72 @@ async def test_the_worker_moves_a_waiting_record_as_soon_as_the_store_is_back(fa
     [summary] = await service.list_conversation_records()
     assert summary["session_id"] == "spool-mover" and summary["customer_id"] == state.caller.customer_id
     await store.close()
+
+
+
+async def test_a_transcript_that_cannot_be_read_back_waits_in_the_spool_whole(
+    fake_azure, http_session, tmp_path, monkeypatch
+):
+    """The call ends while its spool file cannot be read (the process is out of descriptors, say):
+    no record is stored without its transcript, and the spool mover stores it whole later."""
+    database = tmp_path / "shop.db"
+    url, spool_dir = f"sqlite+aiosqlite:///{database}", tmp_path / "spool"
+    store = await Store.open(url)
+    await build_world(store)
+    service = SupportService(store, ShopRules())
+    fake = fake_azure
+    fake.script.say("Hello.")
+    env = azure_env(fake, SHOPME_SPOOL_DIR=str(spool_dir), DATABASE_URL=url)
+    async with agent_session(fake, http_session, env=env, service=service,
+                             caller=CallerState(session_id="spool-unreadable")) as run:
+        start_spool(run.state)
+        await fake.wait_for_sent("response.done")
+        await verify_turn(run, fake)
+        state = run.state
+    path = spool_path(spool_dir, "spool-unreadable")
+    entries_on_disk = [line["entry"] for line in spool_lines(path) if line["kind"] == "entry"]
+
+    def out_of_descriptors(_spool):
+        raise OSError(24, "Too many open files")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SessionSpool, "read_entries", out_of_descriptors)
+        assert await save_record(state) is None
+    assert await service.list_conversation_records() == []  # nothing stored without its transcript
+    assert [line["kind"] for line in spool_lines(path)][-1] == "entry"  # no short record line
+
+    assert await move_spool_once(load_settings(env)) == ["spool-unreadable"]
+    [summary] = await service.list_conversation_records()
+    record = await service.get_conversation_record(summary["id"])
+    assert record["transcript"] == entries_on_disk and len(entries_on_disk) >= 2
+    assert record["customer_id"] == state.caller.customer_id and not path.exists()
+    await store.close()
+
+
+async def test_the_spool_mover_opens_no_store_while_only_live_calls_are_spooled(
+    fake_azure, http_session, demo_store, tmp_path, monkeypatch
+):
+    fake, spool_dir = fake_azure, tmp_path / "spool"
+    service = SupportService(demo_store, ShopRules())
+    fake.script.say("Hello.")
+    env = azure_env(fake, SHOPME_SPOOL_DIR=str(spool_dir), DATABASE_URL="sqlite+aiosqlite:///unused.db")
+    opened = []
+    real_open = Store.open
+
+    async def noting_open(*args, **kwargs):
+        opened.append(args)
+        return await real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Store, "open", noting_open)
+    async with agent_session(fake, http_session, env=env, service=service,
+                             caller=CallerState(session_id="spool-live-only")) as run:
+        start_spool(run.state)
+        await fake.wait_for_sent("response.done")
+        assert spool_path(spool_dir, "spool-live-only").exists()
+        assert await move_spool_once(load_settings(env)) == []
+        state = run.state
+    assert opened == []  # a live call's file is not moved, so no store was opened for it
+    assert await save_record(state) is not None
 
 
 # --- real processes: `python agent.py console --text` ------------------------------------------

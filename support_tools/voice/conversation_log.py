@@ -39,7 +39,7 @@ class EntryArchive(Protocol):
         """Durably appended once this returns; raises (OSError) if it was not."""
 
     def read_entries(self) -> list[dict[str, Any]]:
-        """Every entry appended, in order."""
+        """Every entry appended, in order; raises OSError if they cannot be read now."""
 
 
 @dataclass
@@ -108,14 +108,13 @@ class ConversationLog:
 
     @property
     def entries(self) -> list[dict[str, Any]]:
-        """The whole transcript, in order (read back from the archive for its part)."""
+        """The whole transcript, in order (read back from the archive for its part). Raises
+        OSError when the archive cannot be read: the caller keeps the record waiting there
+        rather than take a transcript without it."""
         archived: list[dict[str, Any]] = []
         if self._archived:
             assert self.archive is not None
-            try:
-                archived = self.archive.read_entries()[: self._archived]
-            except OSError as error:
-                logger.error("could not read the spooled transcript back (%s)", type(error).__name__)
+            archived = self.archive.read_entries()[: self._archived]
             if len(archived) < self._archived:
                 logger.error("the spooled transcript lacks %d entries", self._archived - len(archived))
         return archived + self._held

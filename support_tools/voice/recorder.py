@@ -49,15 +49,26 @@ def attach_recorder(session: AgentSession[Userdata], state: Userdata) -> None:
 async def save_record(state: Userdata) -> str | None:
     """Store the conversation record; never raises (a session must end cleanly regardless)."""
     caller = state.caller
-    record = state.log.to_record(
-        session_id=caller.session_id,
-        room=caller.room,
-        customer_id=caller.customer_id,
-        ticket_number=caller.ticket_number,
-    )
     spool = state.spool
+    try:
+        record = state.log.to_record(
+            session_id=caller.session_id,
+            room=caller.room,
+            customer_id=caller.customer_id,
+            ticket_number=caller.ticket_number,
+        )
+    except OSError as error:
+        # The transcript is in the spool file but could not be read back now: its lines stay
+        # there, and the worker's spool mover rebuilds the record from them.
+        logger.warning(
+            "could not read the transcript of session %s back (%s); it waits in the spool",
+            caller.session_id, type(error).__name__,
+        )
+        if spool is not None:
+            spool.close()
+        return None
     if spool is not None:
-        spool.ended(record)  # on disk before the store is tried
+        await spool.ended(record)  # on disk before the store is tried
     try:
         record_id = await asyncio.shield(state.service.save_conversation_record(record))
     except Exception as error:

@@ -17,6 +17,7 @@ machine losing power mid-call; the final record line is fsynced.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -49,7 +50,9 @@ class SessionSpool:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = spool_path(directory, caller.session_id)
         self._caller = caller
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        # Read and write: the transcript is read back through this descriptor at the end of the
+        # call, never through a second open (which can fail when the process is out of them).
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours until this process ends
         self._written_caller: tuple[str | None, ...] = (None, None, caller.room)
         self._append({
@@ -57,14 +60,12 @@ class SessionSpool:
             "started_at": started_at.isoformat(), "pid": os.getpid(),  # which process writes it
         })
 
-    def _append(self, line: dict[str, Any], *, sync: bool = False) -> None:
+    def _append(self, line: dict[str, Any]) -> None:
         if self._fd is None:
             raise OSError("the spool file is closed")
         data = (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode()
         while data:  # a short write (a nearly full disk) goes on, or raises
             data = data[os.write(self._fd, data):]
-        if sync:
-            os.fsync(self._fd)
 
     def append_entry(self, entry: dict[str, Any]) -> None:
         """The caller's state if it changed, then the entry (ConversationLog's archive)."""
@@ -75,15 +76,19 @@ class SessionSpool:
         self._append({"kind": "entry", "entry": entry})
 
     def read_entries(self) -> list[dict[str, Any]]:
-        """The transcript entries this file holds, in order (the record is built from them)."""
-        with open(self.path, "rb") as file:
-            lines = _parse_lines(file.read())
-        return [line["entry"] for line in lines if _is_entry(line)]
+        """The transcript entries this file holds, in order (the record is built from them).
+        Raises OSError if the file cannot be read."""
+        if self._fd is None:
+            raise OSError("the spool file is closed")
+        return [line["entry"] for line in _read_lines(self._fd) if _is_entry(line)]
 
-    def ended(self, record: dict[str, Any]) -> None:
-        """The complete record, as the store is about to be given it."""
+    async def ended(self, record: dict[str, Any]) -> None:
+        """The complete record, as the store is about to be given it. Its fsync runs in a thread:
+        under the `loop` layout this loop carries every call of the worker."""
         try:
-            self._append({"kind": "record", "record": record}, sync=True)
+            self._append({"kind": "record", "record": record})
+            fd = self._fd
+            await asyncio.to_thread(os.fsync, fd)  # type: ignore[arg-type]
         except OSError as error:  # the entries are on disk already; the store is tried anyway
             logger.warning("could not spool the complete record (%s)", type(error).__name__)
 
@@ -167,9 +172,13 @@ def _parse_lines(data: bytes) -> list[dict[str, Any]]:
 
 
 def _read_lines(fd: int) -> list[dict[str, Any]]:
-    with os.fdopen(os.dup(fd), "rb") as file:
-        file.seek(0)
-        return _parse_lines(file.read())
+    """Every line of the file open at `fd`, from its start (positional reads: no new descriptor,
+    and the descriptor's own offset is left alone)."""
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return _parse_lines(b"".join(chunks))
 
 
 async def move_spooled_records(directory: str | Path, sink: RecordSink) -> list[str]:

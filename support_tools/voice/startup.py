@@ -71,16 +71,37 @@ async def prepare_store(database_url: str) -> None:
         await store.close()
 
 
+class _StoreOnFirstRecord:
+    """The store as the spool mover's sink, opened when the first record is given to it: the
+    spool holds the files of live calls too, and those are not moved (nor is SQLAlchemy then
+    imported into a worker process that runs no call)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+        self._store = None
+        self._service = None
+
+    async def save_conversation_record(self, record: dict) -> str:
+        if self._service is None:
+            from ..domain.service import SupportService
+            from ..store.database import Store
+
+            self._store = await Store.open(self._database_url, migrate=False)
+            self._service = SupportService(self._store)
+        return await self._service.save_conversation_record(record)
+
+    async def aclose(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+
 async def move_spool_once(settings: Settings) -> list[str]:
     """Move the records of ended sessions from the spool into the store (raises if it is down)."""
-    from ..domain.service import SupportService
-    from ..store.database import Store
-
-    store = await Store.open(settings.database_url, migrate=False)
+    sink = _StoreOnFirstRecord(settings.database_url)
     try:
-        return await move_spooled_records(settings.spool_dir, SupportService(store))
+        return await move_spooled_records(settings.spool_dir, sink)
     finally:
-        await store.close()
+        await sink.aclose()
 
 
 def prepare_store_in_own_process(database_url: str) -> None:
