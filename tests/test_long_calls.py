@@ -31,7 +31,7 @@ TURNS = 30  # four items each (question, tool call, its output, answer): 120 ite
 
 
 def realtime_session(run) -> Any:
-    (session,) = run.session.llm.live_sessions
+    (session,) = run.session.llm._sessions
     return session
 
 

@@ -15,20 +15,17 @@ unchanged. What the window does bound is what the plugin replays into a new conn
 dropped socket or a region failover: the last `SHOPME_HISTORY_ITEMS` items.
 
 This reaches into livekit-agents internals (~=1.8.9, pinned in pyproject.toml), here only:
-`AgentSession._recorded_events`, `Agent._chat_ctx`, and the OpenAI realtime session's
-`_remote_chat_ctx` and `_create_update_chat_ctx_events`. tests/test_long_calls.py fails if they
-change.
+`AgentSession._recorded_events`, `Agent._chat_ctx`, the realtime model's live `_sessions`, and
+the OpenAI realtime session's `_remote_chat_ctx` and `_create_update_chat_ctx_events`.
+tests/test_long_calls.py fails if they change.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from livekit.agents import AgentSession, AgentStateChangedEvent, llm
 from livekit.agents.types import recording_enabled
-
-logger = logging.getLogger("shopme.history")
 
 _TOOL_ITEMS = ("function_call", "function_call_output")
 
@@ -100,7 +97,7 @@ class HistoryWindow:
     def __init__(self, session: AgentSession[Any], keep: int) -> None:
         self.session = session
         self.keep = keep
-        self.cuts = 0  # how many times the window was applied (tests, logs)
+        self.cuts = 0  # how many times the window was applied
 
     def on_agent_state(self, event: AgentStateChangedEvent) -> None:
         self._stop_keeping_events()
@@ -117,7 +114,7 @@ class HistoryWindow:
 
     def apply(self) -> None:
         """Cut the mirror, the agent's chat context and the history at the same item."""
-        mirrors = [rt for rt in getattr(self.session.llm, "live_sessions", ()) if isinstance(rt, WindowedRealtimeSession)]
+        mirrors = [rt for rt in getattr(self.session.llm, "_sessions", ()) if isinstance(rt, WindowedRealtimeSession)]
         try:
             agent = self.session.current_agent
         except RuntimeError:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import inspect
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,13 +62,10 @@ class ShopMeRealtimeModel(openai.realtime.RealtimeModel):
     raw_tool_arguments: RawToolArguments
     # Run when no region is left, before the session is told the model is gone for good.
     on_outage: OutageHandler | None
-    # The sessions of this model still alive: history_window.py cuts their conversation mirror.
-    live_sessions: weakref.WeakSet[FailoverRealtimeSession]
 
     def session(self, *, turn_detection_disabled: bool = False) -> FailoverRealtimeSession:
         session = FailoverRealtimeSession(self, turn_detection_disabled=turn_detection_disabled)
         self._sessions.add(session)
-        self.live_sessions.add(session)
         session.on("openai_server_event_received", with_known_signature(self.raw_tool_arguments.on_server_event))
         return session
 
@@ -128,7 +124,6 @@ def build_realtime_model(
     model.regions = regions_from_settings(settings)
     model.raw_tool_arguments = RawToolArguments()
     model.on_outage = None
-    model.live_sessions = weakref.WeakSet()
     if conn_options is not None:
         model._opts.conn_options = conn_options
     return model

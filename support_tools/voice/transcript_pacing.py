@@ -16,7 +16,7 @@ pauses and an interruption still keeps only what played.
 This reaches into livekit-agents internals (`TranscriptSynchronizer` builds its detector from the
 module-level name `SpeakingRateDetector` of `livekit.agents.voice.transcription.synchronizer`;
 its segments call `.stream()` and use `push_frame`, `flush`, `end_input`, `aclose` and async
-iteration of events carrying `timestamp`, `speaking` and `speaking_rate`).
+iteration of the framework's own `SpeakingRateEvent`s, from its `_speaking_rate` module).
 tests/test_transcript_pacing.py fails if that changes (livekit-agents ~=1.8.9, pinned).
 """
 
@@ -24,25 +24,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import numpy as np
 from livekit import rtc
 from livekit.agents.voice.transcription import synchronizer as _synchronizer
+from livekit.agents.voice.transcription._speaking_rate import SpeakingRateEvent
 
 STEP_S = 0.1  # one rate per 100 ms of audio, as livekit-agents' own estimate steps
 # The framework's silence floor (RMS 0.005 of full scale), in 16-bit sample units.
 SILENCE_RMS = 0.005 * 32768
 BYTES_PER_SAMPLE = 2  # PCM16
-
-
-@dataclass(frozen=True)
-class SpeakingRateEvent:
-    """What the synchronizer reads: `speaking_rate` holds from the last event to `timestamp`."""
-
-    timestamp: float  # seconds of audio since the segment began
-    speaking: bool
-    speaking_rate: float
 
 
 class VoicedTimeRateStream:
