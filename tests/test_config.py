@@ -111,6 +111,23 @@ def test_unreachable_database_names_it_without_password(command: tuple[str, ...]
     assert_one_line_naming(run_agent(env, *command), "DATABASE_URL")
 
 
+@pytest.mark.parametrize("stdout", ["", "Traceback (most recent call last)\n", '{"variable": 1}\n'])
+def test_a_schema_process_that_exits_without_its_answer_is_still_one_config_error(
+    monkeypatch: pytest.MonkeyPatch, stdout: str
+) -> None:
+    """Exit code 2 with no JSON answer (the interpreter's own usage error, say): still the one
+    line naming DATABASE_URL, never a parsing traceback."""
+    from support_tools.voice import startup
+
+    def exits_2(args, **kwargs):
+        return subprocess.CompletedProcess(args, 2, stdout=stdout)
+
+    monkeypatch.setattr(startup.subprocess, "run", exits_2)
+    with pytest.raises(ConfigError) as caught:
+        startup.prepare_store_in_own_process("sqlite+aiosqlite:///shop.db")
+    assert caught.value.variable == "DATABASE_URL" and "\n" not in str(caught.value)
+
+
 def test_settings_repr_hides_secrets(base_env: dict[str, str]) -> None:
     env = {**base_env, "AZURE_OPENAI_API_KEY": SECRET, "LIVEKIT_API_SECRET": SECRET}
     settings = load_settings(env)

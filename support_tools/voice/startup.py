@@ -11,6 +11,7 @@ schema step can run in a short-lived process of its own (`prepare_store_in_own_p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -117,8 +118,9 @@ def prepare_store_in_own_process(database_url: str) -> None:
     if result.returncode == 0:
         return
     if result.returncode == _CONFIG_ERROR_EXIT:
-        fields = json.loads(result.stdout.strip().splitlines()[-1])
-        raise ConfigError(fields["variable"], fields["problem"], fields["fix"])
+        with contextlib.suppress(IndexError, ValueError, KeyError, TypeError):  # not our answer
+            fields = json.loads(result.stdout.strip().splitlines()[-1])
+            raise ConfigError(fields["variable"], fields["problem"], fields["fix"])
     raise ConfigError(
         "DATABASE_URL",
         f"could not be prepared (the schema step exited with code {result.returncode})",
